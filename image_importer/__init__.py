@@ -1,0 +1,1 @@
+"""Import VM images into Glance from a URL, from the OpenStack dashboard."""

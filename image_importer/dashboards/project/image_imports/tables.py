@@ -1,0 +1,121 @@
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from horizon import tables
+from horizon.utils import filters
+from openstack_dashboard.utils import settings as setting_utils
+
+from image_importer import failures
+from image_importer import jobs
+from image_importer.models import ImportJob
+
+STATUS_CHOICES = tuple(
+    (state, True if state == ImportJob.ACTIVE else
+     False if state in ImportJob.END_STATES else None)
+    for state, _label in ImportJob.STATE_CHOICES)
+
+
+class ImportImage(tables.LinkAction):
+    name = 'create'
+    verbose_name = _('Import Image')
+    url = 'horizon:project:image_imports:create'
+    classes = ('ajax-modal',)
+    icon = 'cloud-download'
+    policy_rules = (('image', 'add_image'),)
+
+
+class UpdateRow(tables.Row):
+    ajax = True
+
+    def get_data(self, request, job_id):
+        return jobs.get_project_job(request, job_id)
+
+
+def image_url(job):
+    """The Images panel's page of a finished job's image."""
+    if job.state != ImportJob.ACTIVE or not job.image_id:
+        return None
+    if setting_utils.get_dict_config('ANGULAR_FEATURES', 'images_panel'):
+        return '/ngdetails/OS::Glance::Image/%s' % job.image_id
+    return reverse('horizon:project:images:images:detail',
+                   args=[job.image_id])
+
+
+def source_label(job):
+    return '%s %s' % (jobs.source_host(job.source_url),
+                      jobs.name_from_url(job.source_url))
+
+
+def format_label(job):
+    wanted = job.disk_format or pgettext_lazy('Disk format', 'Automatic')
+    if job.source_format and job.source_format != job.disk_format:
+        return '%s \u2192 %s' % (job.source_format, wanted)
+    return wanted
+
+
+def size_label(job):
+    size = job.image_size or (job.bytes_total if job.state ==
+                              ImportJob.DOWNLOADING else None)
+    return filesizeformat(size) if size else '-'
+
+
+def progress(job):
+    """Phase progress for running jobs, the reason for failed ones."""
+    if job.state == ImportJob.FAILED:
+        return failures.describe(job.error_code, job.error_params)
+    if not job.is_running:
+        return '-'
+    done, total = job.bytes_done, job.bytes_total
+    parts = [filesizeformat(done)]
+    percent = None
+    if total:
+        percent = min(100, int(done * 100 / total))
+        parts = ['%d%%' % percent,
+                 _('%(done)s of %(total)s') % {
+                     'done': filesizeformat(done),
+                     'total': filesizeformat(total)}]
+    elapsed = (timezone.now() - job.phase_started_at).total_seconds() \
+        if job.phase_started_at else 0
+    if elapsed > 0 and done:
+        speed = done / elapsed
+        parts.append(_('%s/s') % filesizeformat(speed))
+        if total and total > done:
+            parts.append(_('%d s left') % int((total - done) / speed))
+    text = ' \u00b7 '.join(str(p) for p in parts)
+    if percent is None:
+        return text
+    return format_html(
+        '<div class="progress" style="margin-bottom:2px">'
+        '<div class="progress-bar" role="progressbar" aria-valuenow="{0}" '
+        'aria-valuemin="0" aria-valuemax="100" style="width: {0}%"></div>'
+        '</div><small>{1}</small>', percent, text)
+
+
+class ImportJobsTable(tables.DataTable):
+    name = tables.WrappingColumn('image_name', verbose_name=_('Name'),
+                                 link=image_url)
+    source = tables.WrappingColumn(source_label, verbose_name=_('Source'))
+    state = tables.Column('state', verbose_name=_('Status'), status=True,
+                          status_choices=STATUS_CHOICES,
+                          display_choices=ImportJob.STATE_CHOICES)
+    progress = tables.WrappingColumn(progress, verbose_name=_('Progress'))
+    disk_format = tables.Column(format_label, verbose_name=_('Format'))
+    size = tables.Column(size_label, verbose_name=_('Size'))
+    created = tables.Column('created_at', verbose_name=_('Created'),
+                            filters=(filters.timesince_sortable,),
+                            attrs={'data-type': 'timesince'})
+
+    def get_object_id(self, job):
+        return str(job.pk)
+
+    class Meta:
+        name = 'image_imports'
+        verbose_name = _('Image Imports')
+        status_columns = ['state']
+        row_class = UpdateRow
+        table_actions = (ImportImage,)
+

@@ -1,0 +1,1 @@
+"""Import pipeline: plain Python, no Django or Celery imports."""

@@ -1,0 +1,160 @@
+"""Know what a disk image really is, and convert it with qemu-img.
+
+A file is inspected by oslo.utils' format inspector (pure Python, reads
+headers only) before ``qemu-img`` is allowed to open it; ``qemu-img`` then
+always runs with an explicit ``-f``, an argument list, CPU and memory limits
+and ``LC_ALL=C``, and its own answer must agree with the inspector's.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+
+from oslo_concurrency import processutils
+from oslo_utils.imageutils import format_inspector
+
+from image_importer.engine.errors import ImportFailure
+
+LOG = logging.getLogger(__name__)
+
+QEMU_IMG = 'qemu-img'
+# Same bounds Glance and Nova put on qemu-img: 1 GiB address space, 30 s CPU
+# for ``info``. Conversion gets more CPU time; its memory stays bounded.
+INFO_LIMITS = processutils.ProcessLimits(address_space=1 << 30, cpu_time=30)
+CONVERT_LIMITS = processutils.ProcessLimits(address_space=2 << 30,
+                                            cpu_time=3600)
+INFO_TIMEOUT = 60
+
+# Glance disk_format -> qemu-img driver name, for formats we can write.
+WRITABLE = {'raw': 'raw', 'qcow2': 'qcow2', 'vmdk': 'vmdk', 'vdi': 'vdi',
+            'vhd': 'vpc', 'vhdx': 'vhdx'}
+WRITE_OPTIONS = {'vmdk': ['-o', 'subformat=streamOptimized'],
+                 'vhd': ['-o', 'subformat=dynamic']}
+# Inspector name -> (Glance disk_format, qemu-img driver used to read it).
+# A GPT-partitioned disk is a raw image to Glance and qemu-img.
+READABLE = {'raw': ('raw', 'raw'), 'gpt': ('raw', 'raw'),
+            'qcow2': ('qcow2', 'qcow2'), 'vmdk': ('vmdk', 'vmdk'),
+            'vdi': ('vdi', 'vdi'), 'vhd': ('vhd', 'vpc'),
+            'vhdx': ('vhdx', 'vhdx'), 'iso': ('iso', 'raw')}
+PROGRESS_RE = re.compile(rb'\((\d+(?:\.\d+)?)/100%\)')
+
+
+@dataclasses.dataclass(frozen=True)
+class DiskInfo:
+    format: str          # Glance disk_format
+    virtual_size: int    # bytes the guest sees
+    qemu_format: str     # qemu-img driver that reads it
+
+
+def _env():
+    return {'LC_ALL': 'C', 'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
+
+
+def _limited(limits, cmd):
+    return ([sys.executable, '-m', 'oslo_concurrency.prlimit'] +
+            limits.prlimit_args() + ['--'] + cmd)
+
+
+def inspect(path):
+    """Return the ``DiskInfo`` of the file at ``path`` or refuse it."""
+    try:
+        inspector = format_inspector.detect_file_format(path)
+    except format_inspector.ImageFormatError as exc:
+        raise ImportFailure('format_ambiguous', detail=str(exc))
+    name = str(inspector)
+    if name not in READABLE:
+        raise ImportFailure('format_refused', format=name)
+    try:
+        inspector.safety_check()
+    except format_inspector.SafetyCheckFailed as exc:
+        failures = sorted(exc.failures)
+        if 'backing_file' in failures:
+            raise ImportFailure('backing_file', format=name)
+        raise ImportFailure('unsafe_image', format=name,
+                            checks=', '.join(failures))
+    except format_inspector.ImageFormatError as exc:
+        raise ImportFailure('format_unreadable', format=name, detail=str(exc))
+    disk_format, qemu_format = READABLE[name]
+    info = qemu_info(path, qemu_format)
+    if info.get('format') != qemu_format:
+        raise ImportFailure('format_disagreement', format=name,
+                            qemu=info.get('format', '?'))
+    if info.get('backing-filename') or info.get('full-backing-filename'):
+        raise ImportFailure('backing_file', format=name)
+    if (info.get('format-specific') or {}).get('data', {}).get('data-file'):
+        raise ImportFailure('unsafe_image', format=name, checks='data_file')
+    return DiskInfo(disk_format, int(info['virtual-size']), qemu_format)
+
+
+def qemu_info(path, qemu_format):
+    """``qemu-img info`` as a dict; only ever with an explicit format."""
+    cmd = [QEMU_IMG, 'info', '-f', qemu_format, '--output=json',
+           '--force-share', path]
+    try:
+        out, _err = processutils.execute(
+            *_limited(INFO_LIMITS, cmd), env_variables=_env(),
+            timeout=INFO_TIMEOUT)
+    except processutils.ProcessExecutionError as exc:
+        raise ImportFailure('qemu_failed', step='info',
+                            detail=(exc.stderr or '').strip()[-500:])
+    return json.loads(out)
+
+
+def convert(src, src_info, dst, target, progress):
+    """Write ``src`` as ``target`` format to ``dst``.
+
+    ``progress(done, total)`` gets qemu-img's percentage as bytes of the
+    virtual size; if it raises ``Cancelled`` the qemu-img process is killed
+    and ``dst`` removed before the exception goes on.
+    """
+    if target not in WRITABLE:
+        raise ImportFailure('cannot_convert', source=src_info.format,
+                            target=target)
+    cmd = [QEMU_IMG, 'convert', '-p', '-f', src_info.qemu_format,
+           '-O', WRITABLE[target]] + WRITE_OPTIONS.get(target, []) + [src, dst]
+    total = src_info.virtual_size
+    errors_path = dst + '.stderr'
+    try:
+        with open(errors_path, 'w+b') as errors:
+            returncode = _run_convert(cmd, errors, dst, total, progress)
+            errors.seek(0)
+            detail = errors.read().decode(errors='replace').strip()[-500:]
+    finally:
+        _remove(errors_path)
+    if returncode != 0:
+        _remove(dst)
+        raise ImportFailure('qemu_failed', step='convert', detail=detail)
+    progress(total, total)
+
+
+def _run_convert(cmd, errors, dst, total, progress):
+    proc = subprocess.Popen(_limited(CONVERT_LIMITS, cmd), env=_env(),
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=errors)
+    try:
+        tail = b''
+        while data := proc.stdout.read1(4096):
+            tail = (tail + data)[-256:]
+            found = PROGRESS_RE.findall(tail)
+            if found:
+                progress(int(total * float(found[-1]) / 100), total)
+        return proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        _remove(dst)
+        raise
+    finally:
+        proc.stdout.close()
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+

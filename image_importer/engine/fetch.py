@@ -1,0 +1,249 @@
+"""Download a URL to a file, reaching only addresses the operator allows.
+
+Each host name is resolved once; the address is checked against the
+``UrlPolicy`` and the connection goes to that pinned address (urllib3 pools
+take the address, with the name kept for TLS verification and the Host
+header), so a second DNS answer can never steer the download elsewhere.
+Every redirect is checked the same way.
+"""
+
+import base64
+import dataclasses
+import ipaddress
+import logging
+import socket
+import urllib.parse
+
+import urllib3
+
+from image_importer.engine.errors import ImportFailure
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {'http': 80, 'https': 443}
+REDIRECT_CODES = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 5
+CHUNK_SIZE = 1024 * 1024
+NAT64_PREFIX = ipaddress.ip_network('64:ff9b::/96')
+
+
+def split_credentials(url):
+    """Return ``(url_without_userinfo, 'user:password' or None)``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    netloc = parts.hostname or ''
+    if ':' in netloc:
+        netloc = '[%s]' % netloc
+    if parts.port is not None:
+        netloc = '%s:%d' % (netloc, parts.port)
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    userinfo = '%s:%s' % (urllib.parse.unquote(parts.username or ''),
+                          urllib.parse.unquote(parts.password or ''))
+    return clean, userinfo
+
+
+def _unwrap(address):
+    """See through IPv6 forms that carry an IPv4 address."""
+    if address.version == 6:
+        if address.ipv4_mapped:
+            return address.ipv4_mapped
+        if address in NAT64_PREFIX:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+@dataclasses.dataclass(frozen=True)
+class AllowEntry:
+    """One operator allowlist entry: a host name or network, maybe a port."""
+
+    host: str = ''
+    network: object = None
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text):
+        text = text.strip()
+        port = None
+        if text.startswith('['):
+            host, _, rest = text[1:].partition(']')
+            if rest.startswith(':'):
+                port = int(rest[1:])
+        elif text.count(':') == 1:
+            host, port_text = text.split(':')
+            port = int(port_text)
+        else:
+            host = text
+        try:
+            return cls(network=ipaddress.ip_network(host, strict=False),
+                       port=port)
+        except ValueError:
+            return cls(host=host.lower().rstrip('.'), port=port)
+
+    def matches(self, host, address, port):
+        if self.port is not None and self.port != port:
+            return False
+        if self.network is not None:
+            return (address.version == self.network.version and
+                    address in self.network)
+        return host == self.host
+
+
+@dataclasses.dataclass(frozen=True)
+class UrlPolicy:
+    """Which URLs a job may download from.
+
+    A public (globally routable) address is allowed on ``ports``; any other
+    address only when an ``allow`` entry names it (a host name or a network,
+    optionally with a port), e.g. ``('10.0.0.0/8', 'mirror.example:8080')``.
+    """
+
+    schemes: tuple = ('http', 'https')
+    ports: tuple = (80, 443)
+    allow: tuple = ()
+    ca_bundle: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def __post_init__(self):
+        object.__setattr__(self, '_entries',
+                           tuple(AllowEntry.parse(e) for e in self.allow))
+
+    def target(self, url):
+        """Check a URL's form; return ``(scheme, host, port)``."""
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise ImportFailure('invalid_url', url=url)
+        scheme = parts.scheme.lower()
+        if scheme not in self.schemes:
+            raise ImportFailure('scheme_not_allowed', scheme=scheme or '-',
+                                allowed=', '.join(self.schemes))
+        if not parts.hostname:
+            raise ImportFailure('invalid_url', url=url)
+        host = parts.hostname.lower().rstrip('.')
+        return scheme, host, port or DEFAULT_PORTS[scheme]
+
+    def permits(self, host, address, port):
+        address = _unwrap(ipaddress.ip_address(address))
+        if any(e.matches(host, address, port) for e in self._entries):
+            return True
+        return address.is_global and port in self.ports
+
+    def resolve(self, host, port):
+        """Resolve ``host`` once and return an address the policy permits."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            raise ImportFailure('host_not_found', host=host)
+        addresses = [info[4][0] for info in infos]
+        for address in addresses:
+            if self.permits(host, address, port):
+                return address
+        raise ImportFailure('address_not_allowed', host=host,
+                            address=addresses[0], port=port)
+
+
+class Fetcher:
+    """Opens URLs under a ``UrlPolicy``, following checked redirects."""
+
+    def __init__(self, policy, user_agent='horizon-image-importer'):
+        self.policy = policy
+        self.user_agent = user_agent
+
+    def _pool(self, scheme, host, address, port):
+        timeout = urllib3.Timeout(connect=self.policy.connect_timeout,
+                                  read=self.policy.read_timeout)
+        if scheme == 'https':
+            return urllib3.HTTPSConnectionPool(
+                address, port, timeout=timeout, retries=False,
+                server_hostname=host, assert_hostname=host,
+                cert_reqs='CERT_REQUIRED', ca_certs=self.policy.ca_bundle)
+        return urllib3.HTTPConnectionPool(address, port, timeout=timeout,
+                                          retries=False)
+
+    def open(self, url, credentials=None):
+        """GET ``url``; return the streaming response of the final hop."""
+        origin = self.policy.target(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            scheme, host, port = self.policy.target(url)
+            address = self.policy.resolve(host, port)
+            parts = urllib.parse.urlsplit(url)
+            path = urllib.parse.urlunsplit(('', '', parts.path or '/',
+                                            parts.query, ''))
+            host_header = '[%s]' % host if ':' in host else host
+            if port != DEFAULT_PORTS[scheme]:
+                host_header = '%s:%d' % (host_header, port)
+            headers = {'Host': host_header,
+                       'User-Agent': self.user_agent,
+                       'Accept-Encoding': 'identity'}
+            if credentials and (scheme, host, port) == origin:
+                token = base64.b64encode(credentials.encode()).decode()
+                headers['Authorization'] = 'Basic ' + token
+            LOG.debug('GET %s://%s:%s%s via %s', scheme, host, port,
+                      parts.path, address)
+            try:
+                response = self._pool(scheme, host, address, port).urlopen(
+                    'GET', path, headers=headers, redirect=False,
+                    preload_content=False, decode_content=False,
+                    assert_same_host=False)
+            except urllib3.exceptions.SSLError as exc:
+                raise ImportFailure('tls_error', host=host, reason=str(exc))
+            except urllib3.exceptions.HTTPError as exc:
+                raise ImportFailure('connect_failed', host=host,
+                                    reason=_reason(exc))
+            if response.status in REDIRECT_CODES:
+                location = response.headers.get('Location')
+                response.release_conn()
+                if not location:
+                    raise ImportFailure('http_status', status=response.status,
+                                        reason=response.reason or '')
+                url = urllib.parse.urljoin(url, location)
+                continue
+            if response.status != 200:
+                response.release_conn()
+                raise ImportFailure('http_status', status=response.status,
+                                    reason=response.reason or '')
+            return response
+        raise ImportFailure('too_many_redirects', limit=MAX_REDIRECTS)
+
+
+def _reason(exc):
+    reason = getattr(exc, 'reason', None) or exc
+    return str(reason).split(': ', 1)[-1]
+
+
+def download(fetcher, url, dest, progress, credentials=None, max_bytes=None):
+    """Stream ``url`` into the open binary file ``dest``.
+
+    ``progress(done, total)`` is called after each chunk (``total`` is the
+    announced length or None). Returns the number of bytes written.
+    """
+    response = fetcher.open(url, credentials)
+    try:
+        length = response.headers.get('Content-Length')
+        total = int(length) if length and length.isdigit() else None
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise ImportFailure('too_large', size=total, limit=max_bytes)
+        done = 0
+        try:
+            for chunk in response.stream(CHUNK_SIZE, decode_content=False):
+                done += len(chunk)
+                if max_bytes is not None and done > max_bytes:
+                    raise ImportFailure('too_large', size=done,
+                                        limit=max_bytes)
+                dest.write(chunk)
+                progress(done, total)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise ImportFailure('read_timeout', seconds=fetcher.policy.
+                                read_timeout)
+        except urllib3.exceptions.HTTPError as exc:
+            raise ImportFailure('connection_lost', done=done,
+                                reason=_reason(exc))
+        if total is not None and done != total:
+            raise ImportFailure('connection_lost', done=done,
+                                reason='%d of %d bytes' % (done, total))
+        return done
+    finally:
+        response.release_conn()

@@ -1,0 +1,202 @@
+"""Import jobs: the source of truth for every import.
+
+A job's state changes only through ``ImportJob.TRANSITIONS``, and every
+change is a conditional UPDATE on the state the caller last saw, so two
+processes can never both move the same job (a second worker, a cancel racing
+a finish). End states are final.
+"""
+
+import datetime
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import pgettext_lazy
+
+
+class StateConflict(Exception):
+    """The job is no longer in the state (or lease) the caller expected."""
+
+
+class InvalidTransition(Exception):
+    """The transition table forbids this move."""
+
+
+class ImportJob(models.Model):
+    QUEUED = 'queued'
+    DOWNLOADING = 'downloading'
+    CONVERTING = 'converting'
+    UPLOADING = 'uploading'
+    ACTIVE = 'active'
+    FAILED = 'failed'
+    CANCELLED = 'cancelled'
+
+    STATE_CHOICES = (
+        (QUEUED, pgettext_lazy('Import job state', 'Queued')),
+        (DOWNLOADING, pgettext_lazy('Import job state', 'Downloading')),
+        (CONVERTING, pgettext_lazy('Import job state', 'Converting')),
+        (UPLOADING, pgettext_lazy('Import job state', 'Uploading')),
+        (ACTIVE, pgettext_lazy('Import job state', 'Active')),
+        (FAILED, pgettext_lazy('Import job state', 'Failed')),
+        (CANCELLED, pgettext_lazy('Import job state', 'Cancelled')),
+    )
+    RUNNING = (DOWNLOADING, CONVERTING, UPLOADING)
+    END_STATES = (ACTIVE, FAILED, CANCELLED)
+    # A running job goes back to QUEUED only when its lease expired.
+    TRANSITIONS = {
+        QUEUED: {DOWNLOADING, FAILED, CANCELLED},
+        DOWNLOADING: {CONVERTING, UPLOADING, FAILED, CANCELLED, QUEUED},
+        CONVERTING: {UPLOADING, FAILED, CANCELLED, QUEUED},
+        UPLOADING: {ACTIVE, FAILED, CANCELLED, QUEUED},
+        ACTIVE: set(),
+        FAILED: set(),
+        CANCELLED: set(),
+    }
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4,
+                          editable=False)
+    project_id = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=64)
+    user_name = models.CharField(max_length=255, blank=True)
+
+    # The source URL without any user:password part; that part, if given,
+    # is kept encrypted in source_credentials until the job ends.
+    source_url = models.CharField(max_length=2048)
+    source_credentials = models.TextField(blank=True)
+
+    # What the user asked for, as Create Image would send it to Glance.
+    # disk_format '' means "keep the format detected in the file".
+    image_name = models.CharField(max_length=255)
+    description = models.CharField(max_length=255, blank=True)
+    disk_format = models.CharField(max_length=16, blank=True)
+    architecture = models.CharField(max_length=255, blank=True)
+    min_disk = models.PositiveIntegerField(default=0)
+    min_ram = models.PositiveIntegerField(default=0)
+    visibility = models.CharField(max_length=16, default='private')
+    protected = models.BooleanField(default=False)
+
+    # The user's authority: Glance endpoint and the Keystone token,
+    # encrypted, erased when the job ends.
+    glance_endpoint = models.CharField(max_length=1024)
+    auth_token = models.TextField(blank=True)
+    token_expires = models.DateTimeField(null=True, blank=True)
+
+    state = models.CharField(max_length=16, choices=STATE_CHOICES,
+                             default=QUEUED)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    phase_started_at = models.DateTimeField(null=True, blank=True)
+    source_format = models.CharField(max_length=16, blank=True)
+    virtual_size = models.BigIntegerField(null=True, blank=True)
+    image_size = models.BigIntegerField(null=True, blank=True)
+    image_id = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_params = models.JSONField(default=dict, blank=True)
+
+    lease_owner = models.CharField(max_length=255, blank=True)
+    lease_expires = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ('-created_at',)
+        indexes = [
+            models.Index(fields=['project_id', '-created_at']),
+            models.Index(fields=['state', 'lease_expires']),
+        ]
+
+    def __str__(self):
+        return '%s (%s)' % (self.image_name, self.state)
+
+    @property
+    def is_running(self):
+        return self.state in self.RUNNING
+
+    @property
+    def is_finished(self):
+        return self.state in self.END_STATES
+
+    # -- state changes -----------------------------------------------------
+
+    def _move(self, to, holder=None, **fields):
+        """Move to ``to`` if the table allows it and nobody moved us first.
+
+        ``holder`` additionally requires that it still holds the lease.
+        """
+        if to not in self.TRANSITIONS[self.state]:
+            raise InvalidTransition('%s -> %s' % (self.state, to))
+        now = timezone.now()
+        fields.update(state=to, updated_at=now)
+        if to in self.END_STATES:
+            fields.update(finished_at=now, auth_token='',
+                          source_credentials='', lease_owner='',
+                          lease_expires=None)
+        rows = ImportJob.objects.filter(pk=self.pk, state=self.state)
+        if holder is not None:
+            rows = rows.filter(lease_owner=holder)
+        if rows.update(**fields) != 1:
+            raise StateConflict(self.pk)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def claim(cls, job_id, owner, lease_seconds):
+        """Take a queued job for ``owner``; None if someone else has it."""
+        try:
+            job = cls.objects.get(pk=job_id)
+        except cls.DoesNotExist:
+            return None
+        if job.state != cls.QUEUED:
+            return None
+        now = timezone.now()
+        try:
+            job._move(cls.DOWNLOADING, lease_owner=owner,
+                      lease_expires=now + datetime.timedelta(
+                          seconds=lease_seconds),
+                      phase_started_at=now, bytes_done=0, bytes_total=None)
+        except StateConflict:
+            return None
+        return job
+
+    def begin_phase(self, phase):
+        """A running job enters ``phase`` (one of RUNNING)."""
+        if phase == self.state:
+            return
+        self._move(phase, holder=self.lease_owner,
+                   phase_started_at=timezone.now(), bytes_done=0,
+                   bytes_total=None)
+
+    def record_progress(self, done, total, lease_seconds, **fields):
+        """Write progress and renew the lease; StateConflict if we lost it."""
+        now = timezone.now()
+        rows = ImportJob.objects.filter(pk=self.pk, state=self.state,
+                                        lease_owner=self.lease_owner)
+        fields.update(bytes_done=done, bytes_total=total, updated_at=now,
+                      lease_expires=now + datetime.timedelta(
+                          seconds=lease_seconds))
+        if rows.update(**fields) != 1:
+            raise StateConflict(self.pk)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def succeed(self, image_id, source_format, disk_format, image_size,
+                virtual_size):
+        self._move(self.ACTIVE, holder=self.lease_owner,
+                   image_id=image_id, source_format=source_format,
+                   disk_format=disk_format, image_size=image_size,
+                   virtual_size=virtual_size, bytes_done=image_size,
+                   bytes_total=image_size)
+
+    def fail(self, code, params=None, holder=None):
+        self._move(self.FAILED, holder=holder, error_code=code,
+                   error_params=params or {})
+
+    def cancel(self):
+        self._move(self.CANCELLED)
+
+    def requeue(self):
+        """Give a job whose worker vanished back to the queue."""
+        self._move(self.QUEUED, holder=self.lease_owner, lease_owner='',
+                   lease_expires=None)

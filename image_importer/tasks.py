@@ -1,0 +1,35 @@
+"""Celery tasks: thin adapters from a message (a job id) to the runner."""
+
+import logging
+
+from celery import signals
+
+from image_importer import runner
+from image_importer.worker import app
+
+LOG = logging.getLogger(__name__)
+
+
+@app.task(name='image_importer.tasks.run_import', ignore_result=True)
+def run_import(job_id):
+    runner.run_job(job_id)
+
+
+@app.task(name='image_importer.tasks.sweep', ignore_result=True)
+def sweep():
+    runner.sweep(enqueue)
+
+
+@signals.worker_ready.connect
+def _sweep_at_start(**kwargs):
+    """Pick up jobs left behind while no worker ran."""
+    sweep.delay()
+
+
+def enqueue(job_id):
+    """Send a job's message; the sweeper resends it if this fails."""
+    try:
+        run_import.apply_async(args=[str(job_id)], retry=False)
+    except Exception:
+        LOG.warning('Could not queue import job %s; the sweeper will',
+                    job_id, exc_info=True)

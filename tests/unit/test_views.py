@@ -1,0 +1,166 @@
+"""View tests for Project > Compute > Image Imports, with Horizon's helpers."""
+
+from unittest import mock
+import uuid
+
+from django.urls import reverse
+from openstack_dashboard.test import helpers
+
+from image_importer import crypto
+from image_importer.models import ImportJob
+
+INDEX_URL = reverse('horizon:project:image_imports:index')
+CREATE_URL = reverse('horizon:project:image_imports:create')
+
+
+def make_job(project_id, **fields):
+    values = dict(project_id=project_id, user_id='u1', image_name='cirros',
+                  source_url='https://images.example.org/cirros.qcow2',
+                  glance_endpoint='http://glance.example.org:9292')
+    values.update(fields)
+    return ImportJob.objects.create(**values)
+
+
+class ImageImportsViewTests(helpers.TestCase):
+
+    def test_index_lists_only_this_projects_jobs_newest_first(self):
+        older = make_job(self.tenant.id, image_name='older')
+        newer = make_job(self.tenant.id, image_name='newer')
+        make_job('another-project', image_name='theirs')
+
+        res = self.client.get(INDEX_URL)
+
+        self.assertTemplateUsed(res, 'horizon/common/_data_table_view.html')
+        rows = res.context['table'].data
+        self.assertEqual([newer.pk, older.pk], [job.pk for job in rows])
+        self.assertNotContains(res, 'theirs')
+        self.assertContains(res, 'Import Image')
+
+    def test_index_shows_failure_reason_and_image_link(self):
+        make_job(self.tenant.id, state=ImportJob.FAILED,
+                 error_code='http_status',
+                 error_params={'status': 404, 'reason': 'Not Found'})
+        done = make_job(self.tenant.id, state=ImportJob.ACTIVE,
+                        image_id='5b0a1e5c-6f1a-4f1e-9d8c-0b4b0d4c1a11')
+
+        res = self.client.get(INDEX_URL)
+
+        self.assertContains(res, 'The server answered 404 Not Found')
+        self.assertContains(
+            res, reverse('horizon:project:images:images:detail',
+                         args=[done.image_id]))
+
+    def test_create_form_renders_with_automatic_format(self):
+        res = self.client.get(CREATE_URL)
+
+        self.assertTemplateUsed(res, 'project/image_imports/create.html')
+        choices = dict(res.context['form'].fields['disk_format'].choices)
+        self.assertIn('', choices)
+        self.assertIn('raw', choices)
+        self.assertIn('qcow2', choices)
+        self.assertNotIn('aki', choices)
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_create_records_job_and_queues_after_commit(self, enqueue):
+        form = {'source_url': 'https://bob:s3cret@images.example.org/'
+                              'path/jammy-server-cloudimg-amd64.img',
+                'name': '', 'disk_format': 'raw', 'visibility': 'private',
+                'min_disk': 2, 'min_ram': 512, 'architecture': 'x86_64'}
+
+        with self.captureOnCommitCallbacks(execute=True):
+            res = self.client.post(CREATE_URL, form)
+
+        self.assertNoFormErrors(res)
+        self.assertRedirectsNoFollow(res, INDEX_URL)
+        job = ImportJob.objects.get()
+        self.assertEqual(self.tenant.id, job.project_id)
+        self.assertEqual(self.user.id, job.user_id)
+        self.assertEqual('jammy-server-cloudimg-amd64.img', job.image_name)
+        self.assertEqual('https://images.example.org/path/'
+                         'jammy-server-cloudimg-amd64.img', job.source_url)
+        self.assertNotIn('s3cret', job.source_credentials)
+        self.assertEqual('bob:s3cret', crypto.decrypt(job.source_credentials))
+        self.assertNotIn(self.token.id, job.auth_token)
+        self.assertEqual(self.token.id, crypto.decrypt(job.auth_token))
+        self.assertEqual(('raw', 2, 512, 'x86_64', 'private'),
+                         (job.disk_format, job.min_disk, job.min_ram,
+                          job.architecture, job.visibility))
+        self.assertEqual(ImportJob.QUEUED, job.state)
+        enqueue.assert_called_once_with(job.pk)
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_create_rejects_bad_url_and_keeps_input(self, enqueue):
+        form = {'source_url': 'ftp://images.example.org/a.img',
+                'name': 'kept name', 'visibility': 'private'}
+
+        res = self.client.post(CREATE_URL, form)
+
+        self.assertFormErrors(res, 1)
+        self.assertContains(res, 'Enter a full URL starting with http://')
+        self.assertContains(res, 'kept name')
+        self.assertFalse(ImportJob.objects.exists())
+        enqueue.assert_not_called()
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_create_needs_a_name_when_url_has_no_file_name(self, enqueue):
+        res = self.client.post(CREATE_URL, {
+            'source_url': 'https://images.example.org/',
+            'visibility': 'private'})
+
+        self.assertFormErrors(res, 1)
+        self.assertContains(res, 'The URL has no file name')
+        self.assertFalse(ImportJob.objects.exists())
+
+    def test_create_offers_public_only_with_publicize_policy(self):
+        with mock.patch('openstack_dashboard.policy.check',
+                        return_value=False):
+            res = self.client.get(CREATE_URL)
+        choices = dict(res.context['form'].fields['visibility'].choices)
+        self.assertNotIn('public', choices)
+        self.assertEqual('private',
+                         res.context['form'].fields['visibility'].initial)
+
+    def test_row_update_returns_the_row(self):
+        job = make_job(self.tenant.id, state=ImportJob.DOWNLOADING,
+                       bytes_done=512, bytes_total=1024)
+
+        res = self.client.get(INDEX_URL, {
+            'action': 'row_update', 'table': 'image_imports',
+            'obj_id': str(job.pk)},
+            HTTP_X_REQUESTED_WITH='XMLHttpRequest')
+
+        self.assertEqual(200, res.status_code)
+        self.assertContains(res, 'Downloading')
+        self.assertContains(res, '50%')
+        # Horizon's table script polls rows that are "warning ajax-update".
+        self.assertContains(res, 'class="ajax-update warning"')
+
+    def test_row_update_of_finished_job_stops_polling(self):
+        job = make_job(self.tenant.id, state=ImportJob.ACTIVE,
+                       image_id='5b0a1e5c-6f1a-4f1e-9d8c-0b4b0d4c1a11')
+
+        res = self.client.get(INDEX_URL, {
+            'action': 'row_update', 'table': 'image_imports',
+            'obj_id': str(job.pk)},
+            HTTP_X_REQUESTED_WITH='XMLHttpRequest')
+
+        self.assertContains(res, 'Active')
+        self.assertContains(res, 'class="ajax-update status_up"')
+        self.assertNotContains(res, 'warning')
+
+    def test_row_update_of_another_projects_job_is_404(self):
+        theirs = make_job('another-project')
+
+        res = self.client.get(INDEX_URL, {
+            'action': 'row_update', 'table': 'image_imports',
+            'obj_id': str(theirs.pk)},
+            HTTP_X_REQUESTED_WITH='XMLHttpRequest')
+
+        self.assertEqual(404, res.status_code)
+
+    def test_row_update_of_unknown_or_malformed_id_is_404(self):
+        for obj_id in (str(uuid.uuid4()), 'not-a-uuid'):
+            res = self.client.get(INDEX_URL, {
+                'action': 'row_update', 'table': 'image_imports',
+                'obj_id': obj_id}, HTTP_X_REQUESTED_WITH='XMLHttpRequest')
+            self.assertEqual(404, res.status_code, obj_id)
