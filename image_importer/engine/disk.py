@@ -157,4 +157,3 @@ def _remove(path):
         os.unlink(path)
     except FileNotFoundError:
         pass
-

@@ -71,8 +71,8 @@ def upload(client, meta, path, size, progress, on_created):
     try:
         on_created(image.id)
         with open(path, 'rb') as data:
-            client.images.upload(image.id, ProgressReader(data, size, progress),
-                                 image_size=size)
+            reader = ProgressReader(data, size, progress)
+            client.images.upload(image.id, reader, image_size=size)
         status = client.images.get(image.id).status
         if status != 'active':
             raise ImportFailure('glance_not_active', status=status)

@@ -118,4 +118,3 @@ class ImportJobsTable(tables.DataTable):
         status_columns = ['state']
         row_class = UpdateRow
         table_actions = (ImportImage,)
-

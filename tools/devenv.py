@@ -1,0 +1,166 @@
+"""The README's two commands: ``tools/demo`` and ``tools/test``.
+
+Stdlib only, so a fresh machine needs nothing but Python 3.11+. Installs
+what is missing (Debian packages when root; virtualenvs under the cache
+dir, reused while the requirement files are unchanged), then runs.
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools import dashboard  # noqa: E402
+from tools import stack as stack_tool  # noqa: E402
+from tools import images  # noqa: E402
+from tools.fileserver import FileServer  # noqa: E402
+
+# command -> Debian package
+SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'chromium': 'chromium'}
+REQUIREMENT_FILES = ('requirements.txt', 'test-requirements.txt')
+
+
+def say(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def ensure_system_packages():
+    missing = sorted({pkg for cmd, pkg in SYSTEM_PACKAGES.items()
+                      if not shutil.which(cmd)})
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit('Missing Debian packages: %s. Install them with\n'
+                 '  sudo apt-get install -y %s\nand run this again.'
+                 % (', '.join(missing), ' '.join(missing)))
+    say('installing Debian packages: %s' % ' '.join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    subprocess.run(['apt-get', 'update', '-qq'], check=True, env=env)
+    subprocess.run(['apt-get', 'install', '-y', '-qq', *missing], check=True,
+                   env=env)
+
+
+def horizon_venv():
+    """Horizon 27 + this plugin (editable) + test tools, in one venv."""
+    digest = hashlib.sha256()
+    for name in REQUIREMENT_FILES:
+        digest.update((ROOT / name).read_bytes())
+    reqs = []
+    for name in REQUIREMENT_FILES:
+        reqs += ['-r', str(ROOT / name)]
+    path = stack_tool.venv_dir('horizon')
+    stack_tool.ensure_venv(path, reqs, marker=digest.hexdigest())
+    editable = path / '.hii-editable'
+    if not editable.exists() or editable.read_text() != str(ROOT):
+        subprocess.run([str(path / 'bin' / 'pip'), 'install', '-q',
+                        '--no-deps', '-e', str(ROOT)], check=True)
+        editable.write_text(str(ROOT))
+    return path
+
+
+def prepare():
+    ensure_system_packages()
+    stack_tool.ensure_venvs()
+    return horizon_venv()
+
+
+def make_samples(directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    sample = directory / 'demo-disk.qcow2'
+    if not sample.exists():
+        images.make_qcow2(str(directory), sample.name, size=256 * 1024 ** 2)
+    return sample
+
+
+def cmd_demo(args):
+    started = time.monotonic()
+    venv = prepare()
+    state = Path(args.state or stack_tool.cache_dir() / 'demo')
+    state.mkdir(parents=True, exist_ok=True)
+    sample = make_samples(state / 'samples')
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    try:
+        stack = stack_tool.Stack(str(state / 'stack'))
+        stop.append(stack.stop)
+        stack.start()
+        samples = FileServer(sample.parent, port=args.sample_port)
+        samples.__enter__()
+        stop.append(lambda: samples.__exit__(None, None, None))
+        dash = dashboard.Dashboard(
+            venv, state / 'dashboard', stack.keystone_url, port=args.port,
+            url_allowlist=['127.0.0.1:%d' % samples.port])
+        stop.append(dash.stop)
+        dash.prepare()
+        dash.start()
+        print(BANNER.format(
+            horizon=dash.url, samples=sample.parent,
+            sample_url=samples.url(sample.name), state=state,
+            seconds=time.monotonic() - started), flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        say('stopping...')
+        for func in reversed(stop):
+            func()
+        say('stopped.')
+
+
+BANNER = '''
+horizon-image-importer demo is running (started in {seconds:.0f} s)
+
+  Horizon:      {horizon}/   (Project > Compute > Image Imports)
+  Logins:       demo / demo   (member of project demo)
+                admin / admin (cloud admin)
+  Sample files: {samples}
+                any file put there can be imported by its URL
+  Try this URL: {sample_url}
+  State, logs:  {state}
+
+Press Ctrl-C to stop everything.
+'''
+
+
+def cmd_test(args):
+    venv = prepare()
+    env = dict(os.environ, TMPDIR=tempfile.gettempdir())
+    lint = subprocess.run([str(venv / 'bin' / 'flake8'), 'image_importer',
+                           'enabled', 'tests', 'tools'], cwd=ROOT, env=env)
+    result = subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pytest',
+                             *args.pytest_args], cwd=ROOT, env=env)
+    if lint.returncode:
+        say('flake8 found style problems (above)')
+    return result.returncode or lint.returncode
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    demo = sub.add_parser('demo', help='start the whole thing')
+    demo.add_argument('--state', help='state dir (default: cache dir/demo)')
+    demo.add_argument('--port', type=int, default=8000,
+                      help='Horizon port (default 8000)')
+    demo.add_argument('--sample-port', type=int, default=8765,
+                      help='sample file server port (default 8765)')
+    sub.add_parser('test', help='lint and run the whole test suite; '
+                   'further arguments go to pytest')
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != 'test':
+        parser.error('unrecognized arguments: %s' % ' '.join(rest))
+    args.pytest_args = rest
+    return {'demo': cmd_demo, 'test': cmd_test}[args.command](args) or 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

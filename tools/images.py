@@ -1,0 +1,45 @@
+"""Real disk images made with qemu-img from known bytes."""
+
+import os
+import subprocess
+
+
+def random_raw(path, size=4 * 1024 * 1024):
+    """A raw disk whose first half is random bytes, second half zeros."""
+    half = size // 2
+    data = os.urandom(half) + bytes(size - half)
+    with open(path, 'wb') as f:
+        f.write(data)
+    return data
+
+
+def qemu_img(*args):
+    subprocess.run(['qemu-img', *args], check=True, capture_output=True)
+
+
+def make_qcow2(directory, name='disk.qcow2', size=4 * 1024 * 1024):
+    """Return ``(qcow2_path, original_raw_bytes)``."""
+    raw = os.path.join(directory, name + '.raw')
+    data = random_raw(raw, size)
+    path = os.path.join(directory, name)
+    qemu_img('convert', '-f', 'raw', '-O', 'qcow2', raw, path)
+    os.unlink(raw)
+    return path, data
+
+
+def make_qcow2_with_backing_file(directory, name='overlay.qcow2'):
+    base, _data = make_qcow2(directory, 'base-for-' + name)
+    path = os.path.join(directory, name)
+    qemu_img('create', '-f', 'qcow2', '-F', 'qcow2', '-b', base, path)
+    return path
+
+
+def to_raw_bytes(path, fmt):
+    """Convert any image file to raw and return its bytes."""
+    raw = path + '.as-raw'
+    qemu_img('convert', '-f', fmt, '-O', 'raw', path, raw)
+    try:
+        with open(raw, 'rb') as f:
+            return f.read()
+    finally:
+        os.unlink(raw)
