@@ -88,6 +88,9 @@ def cmd_demo(args):
     state.mkdir(parents=True, exist_ok=True)
     sample = make_samples(state / 'samples')
     stop = []
+    # Shells start background jobs with SIGINT ignored; Ctrl-C and
+    # "kill -INT" must stop the demo all the same, as must SIGTERM.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     try:
         stack = stack_tool.Stack(str(state / 'stack'))
