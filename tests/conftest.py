@@ -2,7 +2,6 @@
 
 import os
 import sys
-import tempfile
 
 import pytest
 
@@ -13,10 +12,10 @@ from tools import stack as stack_tool  # noqa: E402
 
 
 @pytest.fixture(scope='session')
-def stack():
+def stack(tmp_path_factory):
     """A real Keystone 30 + Glance 33 on free loopback ports, state in a
     temp dir; stopped (every process) at the end of the session."""
-    state = tempfile.mkdtemp(prefix='hii-test-stack-')
+    state = tmp_path_factory.mktemp('stack')
     with stack_tool.Stack(state, keystone_port=stack_tool.free_port(),
                           glance_port=stack_tool.free_port()) as running:
         yield running

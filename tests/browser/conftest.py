@@ -1,16 +1,13 @@
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.browser.helpers import ARTIFACTS
 from tools import dashboard
 from tools import stack as stack_tool
 from tools.fileserver import FileServer
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / 'artifacts' / 'browser'
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
                  '--disable-background-networking',
@@ -27,34 +24,36 @@ def samples(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def horizon(stack, samples):
+def horizon(stack, samples, tmp_path_factory):
     """Horizon with the plugin and the Celery worker, as in the demo."""
-    state = tempfile.mkdtemp(prefix='hii-test-dashboard-')
+    state = tmp_path_factory.mktemp('dashboard')
     instance = dashboard.Dashboard(
         sys.prefix, state, stack.keystone_url, port=stack_tool.free_port(),
-        url_allowlist=['127.0.0.1:%d' % samples.port])
+        url_allowlist=['127.0.0.1:%d' % samples.port],
+        importer={'REQUEUE_AFTER': 2, 'SWEEP_INTERVAL': 2})
     with instance:
         yield instance
 
 
 @pytest.fixture(scope='session')
 def browser():
+    """Debian's Chromium; Playwright gives it a temporary profile and
+    removes it on close."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    profile = tempfile.mkdtemp(prefix='hii-chromium-')
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={'width': 1400, 'height': 900})
+        chromium = pw.chromium.launch(executable_path=CHROMIUM,
+                                      headless=True, args=CHROMIUM_ARGS)
         try:
-            yield context
+            yield chromium
         finally:
-            context.close()
-    os.system('rm -rf %s' % profile)
+            chromium.close()
 
 
-def login(page, horizon, user, password):
-    page.goto(horizon.url + '/auth/login/')
-    page.fill('#id_username', user)
-    page.fill('#id_password', password)
-    page.click('#loginBtn')
-    page.wait_for_url('**/project/image_imports/')
+@pytest.fixture
+def page(browser):
+    """A page in a fresh context (no cookies): each test logs in itself."""
+    context = browser.new_context(viewport={'width': 1400, 'height': 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -2,27 +2,20 @@
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
-from tests.browser.conftest import login
+from tests.browser.helpers import ARTIFACTS
+from tests.browser.helpers import login
+from tests.browser.helpers import submit_import
 from tools import images
 
 pytestmark = [pytest.mark.browser, pytest.mark.realstack]
 
 
-def test_import_reaches_active_without_reloading(horizon, samples, browser):
+def test_import_reaches_active_without_reloading(horizon, samples, page):
     images.make_qcow2(str(samples.root), 'browser-disk.qcow2',
                       size=32 * 1024 * 1024)
-    page = browser.new_page()
     login(page, horizon, 'demo', 'demo')
 
-    page.click('#image_imports__action_create')
-    page.wait_for_selector('#id_source_url')
-    page.fill('#id_source_url', samples.url('browser-disk.qcow2'))
-    page.click('#import_image_form input[type=submit], '
-               '#import_image_modal .modal-footer .btn-primary')
-    row = page.locator('#image_imports tbody tr',
-                       has_text='browser-disk.qcow2')
-    row.wait_for()
+    row = submit_import(page, samples.url('browser-disk.qcow2'))
     # A marker set now survives only if the page is never reloaded.
     page.evaluate('window.__noReload = true')
     status = row.locator('td').nth(2)
@@ -35,4 +28,3 @@ def test_import_reaches_active_without_reloading(horizon, samples, browser):
     assert page.evaluate('window.__noReload === true')
     assert row.locator('a', has_text='browser-disk.qcow2').count() == 1
     page.screenshot(path=str(ARTIFACTS / 'import-active.png'), full_page=True)
-    page.close()

@@ -1,0 +1,26 @@
+"""Steps the browser tests share."""
+
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / 'artifacts' / 'browser'
+
+
+def submit_import(page, url):
+    """Open the Import Image form, enter ``url`` and submit it; return the
+    job's row."""
+    page.click('#image_imports__action_create')
+    page.wait_for_selector('#id_source_url')
+    page.fill('#id_source_url', url)
+    page.click('#import_image_modal .modal-footer .btn-primary')
+    row = page.locator('#image_imports tbody tr',
+                       has_text=url.rsplit('/', 1)[-1]).first
+    row.wait_for()
+    return row
+
+
+def login(page, horizon, user, password):
+    page.goto(horizon.url + '/auth/login/')
+    page.fill('#id_username', user)
+    page.fill('#id_password', password)
+    page.click('#loginBtn')
+    page.wait_for_url('**/project/image_imports/')

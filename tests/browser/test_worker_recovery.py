@@ -1,0 +1,30 @@
+"""Jobs outlive the worker and lost messages: the job table is the truth."""
+
+import pytest
+
+from tests.browser.helpers import login
+from tests.browser.helpers import submit_import
+from tools import images
+
+pytestmark = [pytest.mark.browser, pytest.mark.realstack]
+
+
+def test_job_queued_while_worker_down_and_message_lost_still_runs(
+        horizon, samples, page):
+    images.make_qcow2(str(samples.root), 'while-down.qcow2',
+                      size=8 * 1024 * 1024)
+    login(page, horizon, 'demo', 'demo')
+    broker = horizon.state / 'worker' / 'broker'
+    horizon.stop_worker()
+    try:
+        row = submit_import(page, samples.url('while-down.qcow2'))
+        status = row.locator('td').nth(2)
+        assert status.inner_text().strip() == 'Queued'
+        messages = list(broker.iterdir())
+        assert messages, 'the submit should have queued a message'
+        for message in messages:
+            message.unlink()           # the broker loses the message
+    finally:
+        horizon.start_worker()
+
+    status.filter(has_text='Active').wait_for(timeout=60_000)

@@ -1,0 +1,84 @@
+"""The job state machine: one transition table, conditional updates."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from image_importer.models import ImportJob
+from image_importer.models import InvalidTransition
+from image_importer.models import StateConflict
+
+pytestmark = pytest.mark.django_db
+
+
+def new_job(**fields):
+    values = dict(project_id='p1', user_id='u1', image_name='img',
+                  source_url='https://example.org/img.qcow2',
+                  glance_endpoint='http://glance', auth_token='secret')
+    values.update(fields)
+    return ImportJob.objects.create(**values)
+
+
+def test_claim_takes_a_queued_job_once():
+    job = new_job()
+
+    first = ImportJob.claim(job.pk, 'worker-a', 300)
+    second = ImportJob.claim(job.pk, 'worker-b', 300)
+
+    assert first.state == ImportJob.DOWNLOADING
+    assert first.lease_owner == 'worker-a'
+    assert second is None
+
+
+def test_end_states_are_final():
+    job = new_job()
+    job.cancel()
+    with pytest.raises(InvalidTransition):
+        job.fail('internal_error')
+    assert ImportJob.objects.get(pk=job.pk).state == ImportJob.CANCELLED
+
+
+def test_illegal_move_is_refused():
+    job = new_job()
+    with pytest.raises(InvalidTransition):
+        job.begin_phase(ImportJob.UPLOADING)  # queued -> uploading
+
+
+def test_stale_copy_cannot_overwrite_a_newer_state():
+    job = new_job()
+    running = ImportJob.claim(job.pk, 'w', 300)
+    ImportJob.objects.get(pk=job.pk).cancel()   # someone else cancels
+
+    with pytest.raises(StateConflict):
+        running.begin_phase(ImportJob.UPLOADING)
+    with pytest.raises(StateConflict):
+        running.record_progress(10, 100, 300)
+    assert ImportJob.objects.get(pk=job.pk).state == ImportJob.CANCELLED
+
+
+def test_progress_needs_the_lease():
+    job = ImportJob.claim(new_job().pk, 'w', 300)
+    ImportJob.objects.filter(pk=job.pk).update(lease_owner='other')
+    with pytest.raises(StateConflict):
+        job.record_progress(1, 2, 300)
+
+
+def test_ending_erases_secrets_and_lease():
+    job = ImportJob.claim(new_job(source_credentials='enc').pk, 'w', 300)
+    job.fail('http_status', {'status': 404}, holder='w')
+
+    stored = ImportJob.objects.get(pk=job.pk)
+    assert (stored.state, stored.auth_token, stored.source_credentials,
+            stored.lease_owner) == (ImportJob.FAILED, '', '', '')
+    assert stored.finished_at is not None
+    assert stored.error_params == {'status': 404}
+
+
+def test_requeue_only_from_the_same_lease():
+    job = ImportJob.claim(new_job().pk, 'w', 300)
+    job.requeue()
+    stored = ImportJob.objects.get(pk=job.pk)
+    assert (stored.state, stored.lease_owner) == (ImportJob.QUEUED, '')
+    assert stored.lease_expires is None
+    assert timezone.now() - stored.updated_at < datetime.timedelta(seconds=5)

@@ -1,0 +1,101 @@
+"""The worker's runner: sweeping lost jobs, reporting, cancelling."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from image_importer import runner
+from image_importer.engine.errors import Cancelled
+from image_importer.models import ImportJob
+
+pytestmark = pytest.mark.django_db
+
+
+def new_job(**fields):
+    values = dict(project_id='p1', user_id='u1', image_name='img',
+                  source_url='https://example.org/img.qcow2',
+                  glance_endpoint='http://glance')
+    values.update(fields)
+    return ImportJob.objects.create(**values)
+
+
+def ago(seconds):
+    return timezone.now() - datetime.timedelta(seconds=seconds)
+
+
+def test_sweep_requeues_running_jobs_whose_lease_expired():
+    lost = new_job(state=ImportJob.UPLOADING, lease_owner='dead:1',
+                   lease_expires=ago(1))
+    alive = new_job(state=ImportJob.DOWNLOADING, lease_owner='live:1',
+                    lease_expires=timezone.now() + datetime.timedelta(
+                        seconds=60))
+    sent = []
+
+    runner.sweep(sent.append)
+
+    assert sent == [lost.pk]
+    assert ImportJob.objects.get(pk=lost.pk).state == ImportJob.QUEUED
+    assert ImportJob.objects.get(pk=alive.pk).state == ImportJob.DOWNLOADING
+
+
+def test_sweep_resends_queued_jobs_left_without_a_message(settings):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER, REQUEUE_AFTER=60)
+    stale = new_job(updated_at=ago(120))
+    fresh = new_job()
+    finished = new_job(state=ImportJob.FAILED, updated_at=ago(120))
+    sent = []
+
+    runner.sweep(sent.append)
+    runner.sweep(sent.append)   # the resent job is not sent again at once
+
+    assert sent == [stale.pk]
+    assert fresh.pk not in sent and finished.pk not in sent
+
+
+def test_reporter_throttles_progress_writes(settings):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
+                                   PROGRESS_INTERVAL=3600)
+    job = ImportJob.claim(new_job().pk, 'w', 300)
+    reporter = runner.JobReporter(job)
+    reporter.phase(ImportJob.DOWNLOADING)
+
+    for done in range(1, 100):
+        reporter.progress(done, 100)
+    assert ImportJob.objects.get(pk=job.pk).bytes_done == 0
+    reporter.progress(100, 100)       # the last one is always written
+    assert ImportJob.objects.get(pk=job.pk).bytes_done == 100
+
+
+def test_reporter_raises_cancelled_once_the_job_is_cancelled():
+    job = ImportJob.claim(new_job().pk, 'w', 300)
+    reporter = runner.JobReporter(job)
+    ImportJob.objects.get(pk=job.pk).cancel()
+
+    with pytest.raises(Cancelled):
+        reporter.progress(100, 100)
+    with pytest.raises(Cancelled):
+        reporter.phase(ImportJob.UPLOADING)
+
+
+def test_run_job_ignores_a_job_that_is_not_queued(tmp_path, settings):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
+                                   WORK_DIR=str(tmp_path))
+    job = new_job(state=ImportJob.CANCELLED)
+
+    runner.run_job(job.pk)
+
+    assert ImportJob.objects.get(pk=job.pk).state == ImportJob.CANCELLED
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_expired_token_fails_with_advice(tmp_path, settings):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
+                                   WORK_DIR=str(tmp_path))
+    job = new_job(token_expires=ago(1))
+
+    runner.run_job(job.pk)
+
+    stored = ImportJob.objects.get(pk=job.pk)
+    assert (stored.state, stored.error_code) == (ImportJob.FAILED,
+                                                 'token_expired')
