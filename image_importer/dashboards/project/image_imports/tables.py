@@ -46,8 +46,8 @@ def image_url(job):
 
 
 def source_label(job):
-    return '%s %s' % (jobs.source_host(job.source_url),
-                      jobs.name_from_url(job.source_url))
+    return '%s (%s)' % (jobs.name_from_url(job.source_url) or '/',
+                        jobs.source_host(job.source_url))
 
 
 def format_label(job):
