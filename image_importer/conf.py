@@ -19,6 +19,18 @@ DEFAULTS = {
     'CONNECT_TIMEOUT': 10,
     'READ_TIMEOUT': 60,
     'MAX_IMAGE_SIZE': 64 * 1024 ** 3,
+    # Largest disk (as the guest sees it) an image may describe.
+    'MAX_VIRTUAL_SIZE': 4 * 1024 ** 4,
+    # Free space every job leaves on WORK_DIR's file system.
+    'WORK_DIR_RESERVE': 1024 ** 3,
+    # A dropped download resumes (HTTP Range) this many times.
+    'DOWNLOAD_RETRIES': 5,
+    # A download slower than DOWNLOAD_MIN_RATE bytes/s over
+    # DOWNLOAD_RATE_WINDOW seconds, or longer than DOWNLOAD_DEADLINE
+    # seconds, fails.
+    'DOWNLOAD_DEADLINE': 24 * 3600,
+    'DOWNLOAD_MIN_RATE': 1024,
+    'DOWNLOAD_RATE_WINDOW': 120,
     # Fernet key (urlsafe base64, 32 bytes) that encrypts tokens and source
     # credentials at rest; derived from SECRET_KEY when not set.
     'ENCRYPTION_KEY': None,

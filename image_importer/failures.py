@@ -70,9 +70,80 @@ MESSAGES = {
                             'later.'),
     'glance_not_active': _('The Image service did not accept the data (the '
                            'image is %(status)s).'),
+    'invalid_host': _('"%(host)s" is a numeric address written in an '
+                      'unusual form, which is refused. Use the server\'s '
+                      'name or a normal dotted address.'),
+    'too_slow': _('The server sent data too slowly (%(rate)s bytes/s; at '
+                  'least %(min_rate)s are needed). Retry later or use '
+                  'another mirror.'),
+    'deadline_exceeded': _('The download took longer than the %(seconds)s '
+                           'seconds allowed. Use a faster mirror.'),
+    'source_changed': _('The file on the server changed while it was being '
+                        'downloaded (after %(done_h)s). Retry the import.'),
+    'disk_full': _('The importer ran out of disk space. Retry later; if it '
+                   'keeps happening, tell the operator.'),
+    'virtual_too_large': _('The image describes a %(size_h)s disk, more '
+                           'than the %(limit_h)s this cloud accepts.'),
+    'not_an_iso': _('This file (%(name)s) is a %(format)s disk image, not '
+                    'an installer ISO; choose Automatic (%(format)s) or '
+                    'raw.'),
+    'checksum_invalid': _('"%(value)s" is not a checksum. Give the hex '
+                          'digest, e.g. sha256:<64 hex digits>.'),
+    'checksum_not_listed': _('The checksum file does not list %(filename)s. '
+                             'Check that it is the checksum file for this '
+                             'image.'),
+    'checksum_file_invalid': _('The checksum file holds no checksums this '
+                               'cloud can check (MD5, SHA-1 or SHA-2), or the '
+                               'URL returned something else, such as a web '
+                               'page. Check its URL.'),
+    'checksum_mismatch': _('The file\'s %(algorithm)s checksum is '
+                           '%(actual)s, not the expected %(expected)s: the '
+                           'download is damaged or not the file you meant. '
+                           'Nothing was uploaded. Check the URL and the '
+                           'checksum, then retry.'),
+    'unpacked_too_large': _('The file unpacks to more than %(limit_h)s, '
+                            'more than this cloud accepts (or a '
+                            'decompression bomb); it was stopped.'),
+    'decoder_memory': _('Unpacking this %(compression)s file would need '
+                        'more memory than allowed. Recompress it with '
+                        'default settings.'),
+    'compressed_truncated': _('The %(compression)s file ends too early: the '
+                              'download is incomplete or damaged. Retry, or '
+                              'use another mirror.'),
+    'trailing_garbage': _('The %(compression)s file has extra data after '
+                          'its end, which is refused. Use a clean copy.'),
+    'compressed_corrupt': _('The %(compression)s file is damaged '
+                            '(%(detail)s). Download it again or use another '
+                            'copy.'),
+    'archive_unsafe_member': _('The archive holds "%(name)s" (%(reason)s), '
+                               'which is refused for safety.'),
+    'archive_too_many_members': _('The archive holds more than %(limit)s '
+                                  'files. Give the disk image itself.'),
+    'archive_no_disk': _('The archive holds no disk image. Give the URL of '
+                         'the image file, or an OVA/tar with one disk.'),
+    'archive_several_disks': _('The archive holds more than one disk image '
+                               '(%(names)s). Import each disk on its own.'),
+    'archive_corrupt': _('The tar archive is damaged or incomplete '
+                         '(%(detail)s). Download it again or use another '
+                         'copy.'),
+    'ova_invalid': _('The OVA\'s OVF descriptor cannot be read '
+                     '(%(detail)s).'),
     'internal_error': _('The import failed because of an internal error. '
                         'Retry; if it fails again, tell the operator the '
                         'job id.'),
+}
+
+
+# Why an archive member was refused (``archive_unsafe_member``).
+MEMBER_REASONS = {
+    'absolute': _('an absolute path'),
+    'parent': _('a path that climbs out with ".."'),
+    'symlink': _('a symbolic link'),
+    'hardlink': _('a hard link'),
+    'device': _('a device file'),
+    'fifo': _('a named pipe'),
+    'sparse': _('a sparse file'),
+    'type': _('an unsupported kind of file'),
 }
 
 
@@ -80,7 +151,10 @@ def describe(code, params):
     """The translated message for a failure code and its parameters."""
     template = MESSAGES.get(code, MESSAGES['internal_error'])
     values = dict(params or {})
-    for key in ('size', 'limit', 'done'):
+    if code == 'archive_unsafe_member':
+        values['reason'] = MEMBER_REASONS.get(values.get('reason'),
+                                              values.get('reason'))
+    for key in ('size', 'limit', 'done', 'needed', 'free'):
         if isinstance(values.get(key), int):
             values[key + '_h'] = filesizeformat(values[key])
     try:

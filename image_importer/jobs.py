@@ -59,6 +59,8 @@ def submit(request, data):
         min_ram=data.get('min_ram') or 0,
         visibility=data.get('visibility') or 'private',
         protected=bool(data.get('protected')),
+        expected_checksum=data.get('expected_checksum') or '',
+        checksum_url=data.get('checksum_url') or '',
         glance_endpoint=api_base.url_for(request, 'image'),
         auth_token=crypto.encrypt(token.id),
         token_expires=token.expires,

@@ -74,6 +74,9 @@ class ImportJob(models.Model):
     min_ram = models.PositiveIntegerField(default=0)
     visibility = models.CharField(max_length=16, default='private')
     protected = models.BooleanField(default=False)
+    # Optional: a checksum to verify, or the URL of a checksum file.
+    expected_checksum = models.CharField(max_length=255, blank=True)
+    checksum_url = models.CharField(max_length=2048, blank=True)
 
     # The user's authority: Glance endpoint and the Keystone token,
     # encrypted, erased when the job ends.
@@ -90,6 +93,11 @@ class ImportJob(models.Model):
     virtual_size = models.BigIntegerField(null=True, blank=True)
     image_size = models.BigIntegerField(null=True, blank=True)
     image_id = models.CharField(max_length=64, blank=True)
+    compression = models.CharField(max_length=16, blank=True)
+    archive_member = models.CharField(max_length=255, blank=True)
+    checksums = models.JSONField(default=dict, blank=True)
+    checksum_verified = models.CharField(max_length=16, blank=True)
+    suggestions = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_params = models.JSONField(default=dict, blank=True)
 
@@ -181,13 +189,11 @@ class ImportJob(models.Model):
         for name, value in fields.items():
             setattr(self, name, value)
 
-    def succeed(self, image_id, source_format, disk_format, image_size,
-                virtual_size):
+    def succeed(self, image_size, **fields):
+        """Active; ``fields`` are the import's findings (image_id, ...)."""
         self._move(self.ACTIVE, holder=self.lease_owner,
-                   image_id=image_id, source_format=source_format,
-                   disk_format=disk_format, image_size=image_size,
-                   virtual_size=virtual_size, bytes_done=image_size,
-                   bytes_total=image_size)
+                   image_size=image_size, bytes_done=image_size,
+                   bytes_total=image_size, **fields)
 
     def fail(self, code, params=None, holder=None):
         self._move(self.FAILED, holder=holder, error_code=code,

@@ -110,7 +110,16 @@ def build_request(job):
         glance_client=client,
         image_meta=image_meta(job),
         disk_format=job.disk_format or None,
-        max_bytes=int(conf.get('MAX_IMAGE_SIZE')))
+        max_bytes=int(conf.get('MAX_IMAGE_SIZE')),
+        max_virtual_size=int(conf.get('MAX_VIRTUAL_SIZE')),
+        reserve=int(conf.get('WORK_DIR_RESERVE')),
+        expected_checksum=job.expected_checksum or None,
+        checksum_url=job.checksum_url or None,
+        resilience=fetch.Resilience(
+            retries=int(conf.get('DOWNLOAD_RETRIES')),
+            deadline=float(conf.get('DOWNLOAD_DEADLINE')),
+            min_rate=int(conf.get('DOWNLOAD_MIN_RATE')),
+            window=float(conf.get('DOWNLOAD_RATE_WINDOW'))))
 
 
 def _fail(job, owner, code, params):
@@ -140,8 +149,15 @@ def run_job(job_id):
             glance.delete_image(request.glance_client, job.image_id)
         result = pipeline.run(request, workdir, JobReporter(job))
         try:
-            job.succeed(result.image_id, result.source_format,
-                        result.disk_format, result.size, result.virtual_size)
+            job.succeed(result.size, image_id=result.image_id,
+                        source_format=result.source_format,
+                        disk_format=result.disk_format,
+                        virtual_size=result.virtual_size,
+                        compression=result.compression or '',
+                        archive_member=result.archive_member or '',
+                        checksums=result.checksums,
+                        checksum_verified=result.verified or '',
+                        suggestions=result.suggestions)
         except StateConflict:
             glance.delete_image(request.glance_client, result.image_id)
             raise Cancelled(job.pk)

@@ -25,7 +25,8 @@ from tools import images  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
 
 # command -> Debian package
-SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'chromium': 'chromium'}
+SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'chromium': 'chromium',
+                   'xz': 'xz-utils', 'bzip2': 'bzip2', 'zstd': 'zstd'}
 REQUIREMENT_FILES = ('requirements.txt', 'test-requirements.txt')
 
 

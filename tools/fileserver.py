@@ -1,25 +1,117 @@
-"""A loopback HTTP server over a directory, for tests and the demo."""
+"""A loopback HTTP server over a directory, for tests and the demo.
 
+Serves files with ETag, Last-Modified and single ``Range: bytes=N-``
+requests (``If-Range`` honoured), and can misbehave on purpose for tests:
+``server.faults[path] = Fault(...)`` drops a connection part-way, lies
+about the length, ignores ranges or redirects.
+"""
+
+import dataclasses
+import email.utils
 import functools
 import http.server
 import pathlib
-import shutil
+import re
 import threading
 import time
+import urllib.parse
+
+RANGE_RE = re.compile(r'^bytes=(\d+)-$')
+
+
+@dataclasses.dataclass
+class Fault:
+    drop_after: int | None = None   # close the connection after N bytes
+    drops: int = 1                  # ... this many times
+    # Announce this Content-Length; -1: none, the body ends at close.
+    length: int | None = None
+    ranges: bool = True             # honour Range requests
+    redirect: str | None = None     # answer 302 to this location
+    status: int | None = None       # answer this status with no body
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - stdlib's name
-        self.server.requests.append(self.path)
+    protocol_version = 'HTTP/1.1'
 
-    def copyfile(self, source, outputfile):
+    def log_message(self, format, *args):  # noqa: A002 - stdlib's name
+        self.server.requests.append((self.command, self.path,
+                                     self.headers.get('Range')))
+
+    def do_HEAD(self):
+        self._serve(body=False)
+
+    def do_GET(self):
+        self._serve(body=True)
+
+    def _serve(self, body):
+        name = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        fault = self.server.faults.get(name, Fault())
+        if fault.redirect:
+            return self._status(302, Location=fault.redirect)
+        if fault.status:
+            return self._status(fault.status)
+        path = pathlib.Path(self.translate_path(self.path))
+        if not path.is_file():
+            return self._status(404)
+        stat = path.stat()
+        etag = '"%x-%x"' % (stat.st_size, stat.st_mtime_ns)
+        start = 0
+        match = RANGE_RE.match(self.headers.get('Range', ''))
+        if_range = self.headers.get('If-Range')
+        if (match and fault.ranges and (if_range is None or if_range in (
+                etag, email.utils.formatdate(stat.st_mtime, usegmt=True)))):
+            start = min(int(match.group(1)), stat.st_size)
+        self.send_response(206 if start else 200)
+        self.send_header('Content-Type', 'application/octet-stream')
+        self.send_header('ETag', etag)
+        self.send_header('Last-Modified',
+                         email.utils.formatdate(stat.st_mtime, usegmt=True))
+        if fault.ranges:
+            self.send_header('Accept-Ranges', 'bytes')
+        if start:
+            self.send_header('Content-Range', 'bytes %d-%d/%d' % (
+                start, stat.st_size - 1, stat.st_size))
+        length = stat.st_size - start
+        if fault.length == -1:
+            self.close_connection = True
+        else:
+            self.send_header('Content-Length', str(fault.length or length))
+        self.end_headers()
+        if body:
+            self._send_body(path, start, length, fault)
+
+    def _status(self, code, **headers):
+        self.send_response(code)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
+    def _send_body(self, path, start, length, fault):
         rate = self.server.rate
-        if not rate:
-            return shutil.copyfileobj(source, outputfile)
-        chunk = max(1, min(64 * 1024, rate // 10))
-        while data := source.read(chunk):
-            outputfile.write(data)
-            time.sleep(len(data) / rate)
+        chunk = 64 * 1024 if not rate else max(1, min(64 * 1024, rate // 10))
+        limit = length
+        if fault.drop_after is not None and fault.drops > 0:
+            fault.drops -= 1
+            limit = min(length, max(0, fault.drop_after - start))
+        sent = 0
+        with open(path, 'rb') as source:
+            source.seek(start)
+            while sent < limit:
+                data = source.read(min(chunk, limit - sent))
+                if not data:
+                    break
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                sent += len(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        if sent < length:
+            self.close_connection = True
+            self.wfile.flush()
+            self.connection.shutdown(2)
 
 
 class FileServer:
@@ -34,8 +126,10 @@ class FileServer:
         handler = functools.partial(Handler, directory=str(directory))
         self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', port),
                                                      handler)
+        self.httpd.daemon_threads = True
         self.httpd.requests = []
         self.httpd.rate = rate
+        self.httpd.faults = {}
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         daemon=True)
@@ -43,6 +137,10 @@ class FileServer:
     @property
     def requests(self):
         return self.httpd.requests
+
+    @property
+    def faults(self):
+        return self.httpd.faults
 
     def url(self, name=''):
         return 'http://127.0.0.1:%d/%s' % (self.port, name)

@@ -59,12 +59,20 @@ def _limited(limits, cmd):
             limits.prlimit_args() + ['--'] + cmd)
 
 
-def inspect(path):
-    """Return the ``DiskInfo`` of the file at ``path`` or refuse it."""
-    try:
-        inspector = format_inspector.detect_file_format(path)
-    except format_inspector.ImageFormatError as exc:
-        raise ImportFailure('format_ambiguous', detail=str(exc))
+def inspect(path, inspectors=None, max_virtual_size=None):
+    """Return the ``DiskInfo`` of the file at ``path`` or refuse it.
+
+    ``inspectors`` are the formats a streaming ``InspectWrapper`` matched
+    while it saw every byte of the file; without them the file is read
+    again here.
+    """
+    if inspectors is None:
+        try:
+            inspector = format_inspector.detect_file_format(path)
+        except format_inspector.ImageFormatError as exc:
+            raise ImportFailure('format_ambiguous', detail=str(exc))
+    else:
+        inspector = _one_format(inspectors)
     name = str(inspector)
     if name not in READABLE:
         raise ImportFailure('format_refused', format=name)
@@ -78,6 +86,7 @@ def inspect(path):
                             checks=', '.join(failures))
     except format_inspector.ImageFormatError as exc:
         raise ImportFailure('format_unreadable', format=name, detail=str(exc))
+    _check_virtual_size(inspector.virtual_size, max_virtual_size)
     disk_format, qemu_format = READABLE[name]
     info = qemu_info(path, qemu_format)
     if info.get('format') != qemu_format:
@@ -87,7 +96,29 @@ def inspect(path):
         raise ImportFailure('backing_file', format=name)
     if (info.get('format-specific') or {}).get('data', {}).get('data-file'):
         raise ImportFailure('unsafe_image', format=name, checks='data_file')
-    return DiskInfo(disk_format, int(info['virtual-size']), qemu_format)
+    virtual_size = int(info['virtual-size'])
+    _check_virtual_size(virtual_size, max_virtual_size)
+    return DiskInfo(disk_format, virtual_size, qemu_format)
+
+
+def _one_format(inspectors):
+    """The single format the content matched; a bootable ISO also carries
+    a GPT and counts as ISO. Anything else matching twice is refused."""
+    if not inspectors:
+        raise ImportFailure('format_unreadable', format='?',
+                            detail='incomplete')
+    by_name = {str(i): i for i in inspectors}
+    if set(by_name) == {'iso', 'gpt'}:
+        return by_name['iso']
+    if len(by_name) > 1:
+        raise ImportFailure('format_ambiguous',
+                            detail=', '.join(sorted(by_name)))
+    return inspectors[0]
+
+
+def _check_virtual_size(size, limit):
+    if limit is not None and size and size > limit:
+        raise ImportFailure('virtual_too_large', size=size, limit=limit)
 
 
 def qemu_info(path, qemu_format):

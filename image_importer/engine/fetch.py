@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import logging
 import socket
+import time
 import urllib.parse
 
 import urllib3
@@ -41,6 +42,22 @@ def split_credentials(url):
     userinfo = '%s:%s' % (urllib.parse.unquote(parts.username or ''),
                           urllib.parse.unquote(parts.password or ''))
     return clean, userinfo
+
+
+def _legacy_numeric(host):
+    """Decimal, hex, octal or shortened IPv4 forms (``2130706433``,
+    ``0x7f.1``, ``0177.0.0.1``, ``127.1``): resolvers accept them, people
+    do not read them as addresses, so they are refused."""
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
 
 
 def _unwrap(address):
@@ -123,6 +140,8 @@ class UrlPolicy:
         if not parts.hostname:
             raise ImportFailure('invalid_url', url=url)
         host = parts.hostname.lower().rstrip('.')
+        if _legacy_numeric(host):
+            raise ImportFailure('invalid_host', host=host)
         return scheme, host, port or DEFAULT_PORTS[scheme]
 
     def permits(self, host, address, port):
@@ -163,8 +182,12 @@ class Fetcher:
         return urllib3.HTTPConnectionPool(address, port, timeout=timeout,
                                           retries=False)
 
-    def open(self, url, credentials=None):
-        """GET ``url``; return the streaming response of the final hop."""
+    def open(self, url, credentials=None, headers=None, expect=(200,)):
+        """GET ``url``, following checked redirects.
+
+        Returns ``(response, final_url)``; the response streams its body.
+        A status outside ``expect`` (after redirects) is an ImportFailure.
+        """
         origin = self.policy.target(url)
         for _hop in range(MAX_REDIRECTS + 1):
             scheme, host, port = self.policy.target(url)
@@ -175,17 +198,18 @@ class Fetcher:
             host_header = '[%s]' % host if ':' in host else host
             if port != DEFAULT_PORTS[scheme]:
                 host_header = '%s:%d' % (host_header, port)
-            headers = {'Host': host_header,
-                       'User-Agent': self.user_agent,
-                       'Accept-Encoding': 'identity'}
+            request_headers = {'Host': host_header,
+                               'User-Agent': self.user_agent,
+                               'Accept-Encoding': 'identity'}
+            request_headers.update(headers or {})
             if credentials and (scheme, host, port) == origin:
                 token = base64.b64encode(credentials.encode()).decode()
-                headers['Authorization'] = 'Basic ' + token
+                request_headers['Authorization'] = 'Basic ' + token
             LOG.debug('GET %s://%s:%s%s via %s', scheme, host, port,
                       parts.path, address)
             try:
                 response = self._pool(scheme, host, address, port).urlopen(
-                    'GET', path, headers=headers, redirect=False,
+                    'GET', path, headers=request_headers, redirect=False,
                     preload_content=False, decode_content=False,
                     assert_same_host=False)
             except urllib3.exceptions.SSLError as exc:
@@ -201,12 +225,21 @@ class Fetcher:
                                         reason=response.reason or '')
                 url = urllib.parse.urljoin(url, location)
                 continue
-            if response.status != 200:
+            if response.status not in expect:
                 response.release_conn()
                 raise ImportFailure('http_status', status=response.status,
                                     reason=response.reason or '')
-            return response
+            return response, url
         raise ImportFailure('too_many_redirects', limit=MAX_REDIRECTS)
+
+    def fetch_small(self, url, limit, credentials=None):
+        """The whole body of a small resource (e.g. a checksum file)."""
+        download = Download(self, url, credentials=credentials,
+                            max_bytes=limit)
+        try:
+            return b''.join(iter(lambda: download.read(CHUNK_SIZE), b''))
+        finally:
+            download.close()
 
 
 def _reason(exc):
@@ -214,36 +247,117 @@ def _reason(exc):
     return str(reason).split(': ', 1)[-1]
 
 
-def download(fetcher, url, dest, progress, credentials=None, max_bytes=None):
-    """Stream ``url`` into the open binary file ``dest``.
+def _length(response):
+    value = response.headers.get('Content-Length', '')
+    return int(value) if value.isdigit() else None
 
-    ``progress(done, total)`` is called after each chunk (``total`` is the
-    announced length or None). Returns the number of bytes written.
+
+@dataclasses.dataclass(frozen=True)
+class Resilience:
+    """How a download copes with a slow or broken source."""
+
+    retries: int = 5             # resumes after a dropped connection
+    backoff: float = 1.0         # seconds before the first resume; doubles
+    deadline: float = 24 * 3600  # seconds for the whole download
+    min_rate: int = 1024         # bytes per second, averaged over window
+    window: float = 120.0
+
+
+class Download:
+    """The body of one URL as a file-like ``read(n)``, bounded and resumed.
+
+    A dropped connection is resumed with ``Range`` (and ``If-Range`` so a
+    changed file is never stitched to the old one) up to ``retries`` times
+    with exponential backoff; more than ``max_bytes`` bytes, a source
+    slower than ``min_rate`` over ``window`` seconds, or a download longer
+    than ``deadline`` ends it with an ImportFailure.
     """
-    response = fetcher.open(url, credentials)
-    try:
-        length = response.headers.get('Content-Length')
-        total = int(length) if length and length.isdigit() else None
-        if max_bytes is not None and total is not None and total > max_bytes:
-            raise ImportFailure('too_large', size=total, limit=max_bytes)
-        done = 0
-        try:
-            for chunk in response.stream(CHUNK_SIZE, decode_content=False):
-                done += len(chunk)
-                if max_bytes is not None and done > max_bytes:
-                    raise ImportFailure('too_large', size=done,
-                                        limit=max_bytes)
-                dest.write(chunk)
-                progress(done, total)
-        except urllib3.exceptions.ReadTimeoutError:
-            raise ImportFailure('read_timeout', seconds=fetcher.policy.
-                                read_timeout)
-        except urllib3.exceptions.HTTPError as exc:
-            raise ImportFailure('connection_lost', done=done,
-                                reason=_reason(exc))
-        if total is not None and done != total:
-            raise ImportFailure('connection_lost', done=done,
-                                reason='%d of %d bytes' % (done, total))
-        return done
-    finally:
-        response.release_conn()
+
+    def __init__(self, fetcher, url, credentials=None, max_bytes=None,
+                 resilience=Resilience(), clock=time.monotonic,
+                 sleep=time.sleep):
+        self.fetcher = fetcher
+        self.credentials = credentials
+        self.max_bytes = max_bytes
+        self.resilience = resilience
+        self.done = 0
+        self.resumes = 0
+        self._clock = clock
+        self._sleep = sleep
+        self._started = clock()
+        self._window = (self._started, 0)
+        self._response, self.url = fetcher.open(url, credentials)
+        self.total = _length(self._response)
+        headers = self._response.headers
+        self._validator = headers.get('ETag') or headers.get('Last-Modified')
+        self._ranges = headers.get('Accept-Ranges', '').lower() == 'bytes'
+        if max_bytes is not None and (self.total or 0) > max_bytes:
+            self.close()
+            raise ImportFailure('too_large', size=self.total, limit=max_bytes)
+
+    def read(self, size=CHUNK_SIZE):
+        while True:
+            try:
+                data = self._response.read(size, decode_content=False)
+            except urllib3.exceptions.HTTPError as exc:
+                self._resume(exc)
+                continue
+            if not data and self.total is not None and self.done < self.total:
+                self._resume('%d of %d bytes' % (self.done, self.total))
+                continue
+            break
+        self.done += len(data)
+        if self.max_bytes is not None and self.done > self.max_bytes:
+            raise ImportFailure('too_large', size=self.done,
+                                limit=self.max_bytes)
+        self._check_pace()
+        return data
+
+    def _check_pace(self):
+        now = self._clock()
+        if now - self._started > self.resilience.deadline:
+            raise ImportFailure('deadline_exceeded',
+                                seconds=int(self.resilience.deadline))
+        since, done_then = self._window
+        if now - since >= self.resilience.window:
+            rate = (self.done - done_then) / (now - since)
+            if rate < self.resilience.min_rate:
+                raise ImportFailure('too_slow', rate=int(rate),
+                                    min_rate=self.resilience.min_rate)
+            self._window = (now, self.done)
+
+    def _resume(self, cause):
+        reason = _reason(cause) if isinstance(cause, Exception) else cause
+        if isinstance(cause, urllib3.exceptions.ReadTimeoutError):
+            reason = 'no data for %d s' % self.fetcher.policy.read_timeout
+        self._response.release_conn()
+        if not (self._ranges and self._validator):
+            raise ImportFailure('connection_lost', done=self.done,
+                                reason=reason)
+        if self.resumes >= self.resilience.retries:
+            raise ImportFailure('connection_lost', done=self.done,
+                                reason='%s; gave up after %d retries' % (
+                                    reason, self.resumes))
+        self._sleep(self.resilience.backoff * 2 ** self.resumes)
+        self.resumes += 1
+        LOG.info('Resuming %s at byte %d (%s)', _redacted(self.url),
+                 self.done, reason)
+        response, _url = self.fetcher.open(
+            self.url, self.credentials, expect=(200, 206),
+            headers={'Range': 'bytes=%d-' % self.done,
+                     'If-Range': self._validator})
+        content_range = response.headers.get('Content-Range', '')
+        if (response.status != 206 or
+                not content_range.startswith('bytes %d-' % self.done)):
+            response.release_conn()
+            raise ImportFailure('source_changed', done=self.done)
+        self._response = response
+
+    def close(self):
+        self._response.release_conn()
+
+
+def _redacted(url):
+    """A URL for logs: scheme, host and path only."""
+    parts = urllib.parse.urlsplit(url)
+    return '%s://%s%s' % (parts.scheme, parts.hostname, parts.path)

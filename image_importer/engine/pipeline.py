@@ -1,4 +1,4 @@
-"""The import pipeline: fetch, inspect, convert, upload.
+"""The import pipeline: fetch, verify, unpack, inspect, convert, upload.
 
 Plain Python: no Django, no Celery. The caller passes a ``reporter`` with
 three methods, which is how progress, the Glance image id and cancellation
@@ -8,15 +8,34 @@ three methods, which is how progress, the Glance image id and cancellation
   ``uploading``;
 - ``progress(done, total)``: bytes done in the phase (``total`` may be None);
 - ``image_created(image_id)``: the Glance image record exists.
+
+The download is one streaming pass: the raw bytes are hashed for the
+checksum, decompressed and taken out of an archive as they arrive, and the
+resulting disk image is format-inspected on its way to the work file.
+Nothing reaches Glance before the checksum and the safety checks pass.
 """
 
 import dataclasses
+import errno
 import os
+import posixpath
+import shutil
+import urllib.parse
 
+from oslo_utils.imageutils import format_inspector
+
+from image_importer.engine import checksum
 from image_importer.engine import disk
 from image_importer.engine import fetch
 from image_importer.engine import glance
+from image_importer.engine import suggest
+from image_importer.engine import unpack
 from image_importer.engine.errors import ImportFailure
+
+CHUNK_SIZE = 1024 * 1024
+CHECKSUM_FILE_LIMIT = 1024 * 1024
+# Always computed, whatever the user gave, so the job can show it.
+DISPLAY_ALGORITHM = 'sha256'
 
 
 @dataclasses.dataclass
@@ -30,6 +49,12 @@ class ImportRequest:
     disk_format: str | None = None
     credentials: str | None = None
     max_bytes: int | None = None
+    max_virtual_size: int | None = None
+    # Free space the work directory keeps for others.
+    reserve: int = 0
+    expected_checksum: str | None = None
+    checksum_url: str | None = None
+    resilience: fetch.Resilience = fetch.Resilience()
 
 
 @dataclasses.dataclass
@@ -39,6 +64,110 @@ class ImportResult:
     disk_format: str
     size: int
     virtual_size: int
+    compression: str | None = None
+    archive_member: str | None = None
+    checksums: dict = dataclasses.field(default_factory=dict)
+    verified: str | None = None     # the algorithm checked, if any
+    suggestions: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Received:
+    path: str
+    size: int
+    inspectors: list
+    compression: str | None
+    member: str | None
+    checksums: dict
+
+
+def file_name(url):
+    return urllib.parse.unquote(posixpath.basename(
+        urllib.parse.urlsplit(url).path))
+
+
+def _free(workdir, reserve):
+    return shutil.disk_usage(workdir).free - reserve
+
+
+def space_limit(workdir, max_bytes, reserve):
+    """Bytes a job may write: the configured cap or the free space."""
+    free = _free(workdir, reserve)
+    if free <= 0:
+        raise ImportFailure('disk_full', needed=1, free=max(free, 0))
+    return free if max_bytes is None else min(max_bytes, free)
+
+
+def require_space(workdir, needed, reserve):
+    free = _free(workdir, reserve)
+    if free < needed:
+        raise ImportFailure('disk_full', needed=needed, free=max(free, 0))
+
+
+def expected_checksum(request):
+    """The checksum to verify against, from the job or its checksum file."""
+    if request.expected_checksum:
+        return checksum.parse_expected(request.expected_checksum)
+    if request.checksum_url:
+        # The source's credentials go only to the source's own server.
+        same = (request.fetcher.policy.target(request.url) ==
+                request.fetcher.policy.target(request.checksum_url))
+        text = request.fetcher.fetch_small(
+            request.checksum_url, CHECKSUM_FILE_LIMIT,
+            credentials=request.credentials if same else None)
+        return checksum.parse_checksum_file(
+            text.decode('utf-8', 'replace'), file_name(request.url))
+    return None
+
+
+class _Tap:
+    """Hashes and reports the raw download as it is read."""
+
+    def __init__(self, download, hasher, progress):
+        self._download = download
+        self._hasher = hasher
+        self._progress = progress
+
+    def read(self, size=CHUNK_SIZE):
+        data = self._download.read(size)
+        self._hasher.update(data)
+        self._progress(self._download.done, self._download.total)
+        return data
+
+
+def _write_error(exc):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ImportFailure('disk_full', needed=0, free=0)
+    return exc
+
+
+def receive(request, workdir, reporter, algorithms):
+    """Download, hash, unpack and inspect into ``workdir/source``."""
+    limit = space_limit(workdir, request.max_bytes, request.reserve)
+    path = os.path.join(workdir, 'source')
+    download = fetch.Download(request.fetcher, request.url,
+                              credentials=request.credentials,
+                              max_bytes=limit,
+                              resilience=request.resilience)
+    try:
+        hasher = checksum.Hasher(algorithms)
+        stream = unpack.open_stream(_Tap(download, hasher, reporter.progress),
+                                    unpack.Limits(max_output=limit))
+        wrapper = format_inspector.InspectWrapper(stream)
+        size = 0
+        try:
+            with open(path, 'wb') as out:
+                while data := wrapper.read(CHUNK_SIZE):
+                    out.write(data)
+                    size += len(data)
+        except OSError as exc:
+            raise _write_error(exc) from exc
+        wrapper.close()
+        return Received(path=path, size=size, inspectors=wrapper.formats,
+                        compression=stream.compression, member=stream.member,
+                        checksums=hasher.hexdigests())
+    finally:
+        download.close()
 
 
 def run(request, workdir, reporter):
@@ -47,23 +176,29 @@ def run(request, workdir, reporter):
     Files are created under ``workdir`` only, with fixed names; the caller
     removes the directory whatever happens.
     """
-    source = os.path.join(workdir, 'source')
+    expected = expected_checksum(request)
+    algorithms = sorted({DISPLAY_ALGORITHM} |
+                        ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
-    with open(source, 'wb') as dest:
-        fetch.download(request.fetcher, request.url, dest, reporter.progress,
-                       credentials=request.credentials,
-                       max_bytes=request.max_bytes)
-    info = disk.inspect(source)
+    received = receive(request, workdir, reporter, algorithms)
+    if expected:
+        checksum.verify(expected, received.checksums)
+    info = disk.inspect(received.path, received.inspectors,
+                        request.max_virtual_size)
     target = request.disk_format or info.format
-    data = source
+    data = received.path
     if target != info.format:
-        if info.format == 'iso' or target == 'iso':
+        if target == 'iso':
+            raise ImportFailure('not_an_iso', format=info.format,
+                                name=file_name(request.url))
+        if info.format == 'iso':
             raise ImportFailure('cannot_convert', source=info.format,
                                 target=target)
+        require_space(workdir, info.virtual_size, request.reserve)
         reporter.phase('converting')
         data = os.path.join(workdir, 'converted')
-        disk.convert(source, info, data, target, reporter.progress)
-        os.unlink(source)
+        disk.convert(received.path, info, data, target, reporter.progress)
+        os.unlink(received.path)
         converted = disk.inspect(data)
         if converted.format != target:
             raise ImportFailure('format_disagreement', format=target,
@@ -73,6 +208,12 @@ def run(request, workdir, reporter):
     image_id = glance.upload(request.glance_client, request.image_meta(target),
                              data, size, reporter.progress,
                              reporter.image_created)
-    return ImportResult(image_id=image_id, source_format=info.format,
-                        disk_format=target, size=size,
-                        virtual_size=info.virtual_size)
+    return ImportResult(
+        image_id=image_id, source_format=info.format, disk_format=target,
+        size=size, virtual_size=info.virtual_size,
+        compression=received.compression, archive_member=received.member,
+        checksums=received.checksums,
+        verified=expected.algorithm if expected else None,
+        suggestions=suggest.suggest(received.member or
+                                    file_name(request.url),
+                                    info.virtual_size))

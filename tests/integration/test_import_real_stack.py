@@ -4,7 +4,10 @@ The job runs exactly as the Celery task runs it (``runner.run_job``), with
 the demo user's real token, a real loopback HTTP server and real qemu-img.
 """
 
+import hashlib
 import os
+import subprocess
+import tarfile
 
 import pytest
 
@@ -116,3 +119,134 @@ def test_internal_address_is_refused(
     job.refresh_from_db()
     assert job.state == ImportJob.FAILED
     assert job.error_code == 'address_not_allowed'
+
+
+def compress(path, tool):
+    subprocess.run([tool, '-k', '-f', path], check=True)
+    return path + {'xz': '.xz', 'gzip': '.gz', 'bzip2': '.bz2',
+                   'zstd': '.zst'}[tool]
+
+
+def test_compressed_image_with_checksum_file_ends_active_verified(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        tmp_path):
+    path, original = images.make_qcow2(str(sample_server.root), 'c.qcow2')
+    packed = compress(path, 'xz')
+    digest = hashlib.sha256(open(packed, 'rb').read()).hexdigest()
+    (sample_server.root / 'SHA256SUMS').write_text(
+        '%s *c.qcow2.xz\n%s *other.img\n' % (digest, '0' * 64))
+    job = submit(demo_session, stack, sample_server.url('c.qcow2.xz'),
+                 checksum_url=sample_server.url('SHA256SUMS'),
+                 disk_format='raw')
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert job.state == ImportJob.ACTIVE, failures.describe(
+        job.error_code, job.error_params)
+    assert (job.compression, job.source_format, job.disk_format) == (
+        'xz', 'qcow2', 'raw')
+    assert job.checksum_verified == 'sha256'
+    assert job.checksums['sha256'] == digest
+    image = demo_glance.images.get(job.image_id)
+    assert glance_raw_bytes(demo_glance, image, tmp_path) == original
+    assert os.listdir(importer_settings['WORK_DIR']) == []
+    demo_glance.images.delete(image.id)
+
+
+def test_checksum_mismatch_fails_before_anything_reaches_glance(
+        stack, demo_session, demo_glance, sample_server, importer_settings):
+    images.make_qcow2(str(sample_server.root), 'm.qcow2')
+    job = submit(demo_session, stack, sample_server.url('m.qcow2'),
+                 expected_checksum='sha256:' + '1' * 64)
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (ImportJob.FAILED,
+                                           'checksum_mismatch')
+    assert job.image_id == ''
+    assert images_named(demo_glance, job.image_name) == []
+    assert os.listdir(importer_settings['WORK_DIR']) == []
+
+
+def test_tar_xz_with_raw_disk_ends_active(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        tmp_path):
+    raw = str(tmp_path / 'disk.raw')
+    original = images.random_raw(raw)
+    archive = str(sample_server.root / 'appliance.tar.xz')
+    with tarfile.open(archive, 'w:xz') as tar:
+        tar.add(raw, arcname='disk.raw')
+    job = submit(demo_session, stack, sample_server.url('appliance.tar.xz'))
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert job.state == ImportJob.ACTIVE, failures.describe(
+        job.error_code, job.error_params)
+    assert (job.compression, job.archive_member, job.disk_format) == (
+        'xz', 'disk.raw', 'raw')
+    image = demo_glance.images.get(job.image_id)
+    assert glance_raw_bytes(demo_glance, image, tmp_path) == original
+    demo_glance.images.delete(image.id)
+
+
+OVF = '''<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1"
+          xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">
+  <References>
+    <File ovf:href="appliance-disk1.vmdk" ovf:id="file1"/>
+  </References>
+  <DiskSection>
+    <Info>Virtual disks</Info>
+    <Disk ovf:capacity="4" ovf:capacityAllocationUnits="byte * 2^20"
+          ovf:diskId="vmdisk1" ovf:fileRef="file1"
+          ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+  </DiskSection>
+</Envelope>
+'''
+
+
+def test_ova_with_stream_optimized_vmdk_converts_to_raw(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        tmp_path):
+    raw = str(tmp_path / 'disk.raw')
+    original = images.random_raw(raw)
+    vmdk = str(tmp_path / 'appliance-disk1.vmdk')
+    images.qemu_img('convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                    'subformat=streamOptimized', raw, vmdk)
+    ovf = tmp_path / 'appliance.ovf'
+    ovf.write_text(OVF)
+    with tarfile.open(str(sample_server.root / 'appliance.ova'), 'w') as tar:
+        tar.add(str(ovf), arcname='appliance.ovf')
+        tar.add(vmdk, arcname='appliance-disk1.vmdk')
+    job = submit(demo_session, stack, sample_server.url('appliance.ova'),
+                 disk_format='raw')
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert job.state == ImportJob.ACTIVE, failures.describe(
+        job.error_code, job.error_params)
+    assert (job.archive_member, job.source_format, job.disk_format) == (
+        'appliance-disk1.vmdk', 'vmdk', 'raw')
+    image = demo_glance.images.get(job.image_id)
+    assert glance_raw_bytes(demo_glance, image, tmp_path) == original
+    demo_glance.images.delete(image.id)
+
+
+def test_asking_iso_from_a_qcow2_explains_the_mistake(
+        stack, demo_session, demo_glance, sample_server, importer_settings):
+    images.make_qcow2(str(sample_server.root), 'jammy.img')
+    job = submit(demo_session, stack, sample_server.url('jammy.img'),
+                 disk_format='iso')
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert job.state == ImportJob.FAILED
+    assert failures.describe(job.error_code, job.error_params) == (
+        'This file (jammy.img) is a qcow2 disk image, not an installer ISO; '
+        'choose Automatic (qcow2) or raw.')
+    assert images_named(demo_glance, job.image_name) == []

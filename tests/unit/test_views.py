@@ -164,3 +164,37 @@ class ImageImportsViewTests(helpers.TestCase):
                 'action': 'row_update', 'table': 'image_imports',
                 'obj_id': obj_id}, HTTP_X_REQUESTED_WITH='XMLHttpRequest')
             self.assertEqual(404, res.status_code, obj_id)
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_create_stores_checksum_choices(self, enqueue):
+        url = 'https://images.example.org/a.qcow2'
+        for extra, field, value in (
+                ({'expected_checksum': ' sha256:' + 'AB' * 32 + ' '},
+                 'expected_checksum', 'sha256:' + 'AB' * 32),
+                ({'checksum_url': 'https://images.example.org/SHA256SUMS'},
+                 'checksum_url', 'https://images.example.org/SHA256SUMS')):
+            with self.captureOnCommitCallbacks(execute=True):
+                res = self.client.post(CREATE_URL, dict(
+                    source_url=url, visibility='private', **extra))
+            self.assertNoFormErrors(res)
+            job = ImportJob.objects.latest('created_at')
+            self.assertEqual(value, getattr(job, field))
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_create_rejects_bad_checksum_input(self, enqueue):
+        url = 'https://images.example.org/a.qcow2'
+        cases = (
+            ({'expected_checksum': 'abc123'}, 'is not a checksum'),
+            ({'expected_checksum': 'a' * 64,
+              'checksum_url': 'https://images.example.org/SUMS'},
+             'not both'),
+            ({'checksum_url': 'https://u:p@images.example.org/SUMS'},
+             'only in the source URL'),
+        )
+        for extra, message in cases:
+            res = self.client.post(CREATE_URL, dict(
+                source_url=url, visibility='private', **extra))
+            self.assertFormErrors(res, 1)
+            self.assertContains(res, message)
+        self.assertFalse(ImportJob.objects.exists())
+        enqueue.assert_not_called()

@@ -69,3 +69,67 @@ def test_unknown_target_cannot_be_converted(tmp_path):
         disk.convert(path, disk.inspect(path), str(tmp_path / 'o'), 'iso',
                      lambda d, t: None)
     assert exc.value.code == 'cannot_convert'
+
+
+def qemu_create(tmp_path, name, fmt, size, *options):
+    path = str(tmp_path / name)
+    images.qemu_img('create', '-f', fmt, *options, path, size)
+    return path
+
+
+def test_tiny_qcow2_claiming_a_pebibyte_is_refused(tmp_path):
+    path = qemu_create(tmp_path, 'huge.qcow2', 'qcow2', '1P')
+    assert os.path.getsize(path) < 17 * 1024 * 1024  # the L1 table
+
+    with pytest.raises(ImportFailure) as exc:
+        disk.inspect(path, max_virtual_size=4 * 1024 ** 4)
+
+    assert exc.value.code == 'virtual_too_large'
+    assert exc.value.params['size'] == 1024 ** 5
+
+
+@pytest.mark.parametrize('fmt, options', [
+    ('qed', ()),
+    ('luks', ('--object', 'secret,id=s0,data=pw', '-o', 'key-secret=s0')),
+])
+def test_refused_formats(tmp_path, fmt, options):
+    path = qemu_create(tmp_path, 'disk.' + fmt, fmt, '16M', *options)
+    with pytest.raises(ImportFailure) as exc:
+        disk.inspect(path)
+    assert exc.value.params['format'] == fmt
+
+
+@pytest.mark.parametrize('subformat', ['monolithicFlat',
+                                       'twoGbMaxExtentSparse'])
+def test_vmdk_with_extent_files_is_refused(tmp_path, subformat):
+    path = qemu_create(tmp_path, 'disk.vmdk', 'vmdk', '16M',
+                       '-o', 'subformat=' + subformat)
+    with pytest.raises(ImportFailure) as exc:
+        disk.inspect(path)
+    assert exc.value.code == 'unsafe_image'
+    assert exc.value.params['format'] == 'vmdk'
+
+
+def test_stream_optimized_vmdk_is_accepted(tmp_path):
+    path = qemu_create(tmp_path, 'disk.vmdk', 'vmdk', '16M',
+                       '-o', 'subformat=streamOptimized')
+    assert disk.inspect(path).format == 'vmdk'
+
+
+class Named:
+    def __init__(self, name):
+        self.name = name
+
+    def __str__(self):
+        return self.name
+
+
+def test_iso_that_is_also_gpt_counts_as_iso():
+    iso = Named('iso')
+    assert disk._one_format([Named('gpt'), iso]) is iso
+
+
+def test_content_matching_two_formats_is_refused():
+    with pytest.raises(ImportFailure) as exc:
+        disk._one_format([Named('qcow2'), Named('vmdk')])
+    assert exc.value.code == 'format_ambiguous'

@@ -1,17 +1,26 @@
-"""The fetcher against a real loopback HTTP server."""
+"""The fetcher: address rules, redirects, resume, bounds.
 
-import io
+A real loopback HTTP server (tools/fileserver.py) serves the files and
+misbehaves on request; a stub resolver stands in for DNS.
+"""
+
+import socket
 
 import pytest
 
 from image_importer.engine import fetch
 from image_importer.engine.errors import ImportFailure
+from tools.fileserver import Fault
 from tools.fileserver import FileServer
+
+SIZE = 3_000_000
+BODY = bytes(range(256)) * (SIZE // 256) + b'x' * (SIZE % 256)
+NO_WAIT = fetch.Resilience(backoff=0)
 
 
 @pytest.fixture
 def server(tmp_path):
-    (tmp_path / 'image.img').write_bytes(b'x' * 3_000_000)
+    (tmp_path / 'image.img').write_bytes(BODY)
     with FileServer(tmp_path) as srv:
         yield srv
 
@@ -21,32 +30,51 @@ def allowing(server):
     return fetch.Fetcher(policy)
 
 
-def test_download_streams_the_whole_file_with_progress(server):
-    dest = io.BytesIO()
-    seen = []
+def read_all(download):
+    return b''.join(iter(lambda: download.read(65536), b''))
 
-    done = fetch.download(allowing(server), server.url('image.img'), dest,
-                          lambda d, t: seen.append((d, t)))
 
-    assert done == 3_000_000
-    assert dest.getvalue() == b'x' * 3_000_000
-    assert seen[-1] == (3_000_000, 3_000_000)
-    assert len(seen) >= 3
+@pytest.fixture
+def no_connections(monkeypatch):
+    """Fail the test if anything tries to open a connection."""
+    def refuse(*args, **kwargs):
+        raise AssertionError('a connection was attempted')
+    monkeypatch.setattr(fetch.Fetcher, '_pool', refuse)
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """A stub DNS: ``resolver['name'] = ['address', ...]``."""
+    answers = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            raise socket.gaierror('no such host')
+        return [(socket.AF_INET6 if ':' in a else socket.AF_INET,
+                 socket.SOCK_STREAM, 6, '', (a, port)) for a in answers[host]]
+    monkeypatch.setattr(socket, 'getaddrinfo', getaddrinfo)
+    return answers
+
+
+def test_download_streams_the_whole_file(server):
+    download = fetch.Download(allowing(server), server.url('image.img'))
+
+    assert read_all(download) == BODY
+    assert (download.done, download.total, download.resumes) == (
+        SIZE, SIZE, 0)
 
 
 def test_404_names_the_status(server):
     with pytest.raises(ImportFailure) as exc:
-        fetch.download(allowing(server), server.url('missing.img'),
-                       io.BytesIO(), lambda d, t: None)
+        fetch.Download(allowing(server), server.url('missing.img'))
     assert exc.value.code == 'http_status'
-    assert exc.value.params == {'status': 404, 'reason': 'File not found'}
+    assert exc.value.params == {'status': 404, 'reason': 'Not Found'}
 
 
 def test_loopback_is_refused_before_connecting(server):
     fetcher = fetch.Fetcher(fetch.UrlPolicy())
     with pytest.raises(ImportFailure) as exc:
-        fetch.download(fetcher, server.url('image.img'), io.BytesIO(),
-                       lambda d, t: None)
+        fetch.Download(fetcher, server.url('image.img'))
     assert exc.value.code == 'address_not_allowed'
     assert server.requests == []
 
@@ -59,24 +87,185 @@ def test_allowlist_port_is_enforced(server):
     assert server.requests == []
 
 
+def test_redirect_to_loopback_is_refused(server, tmp_path):
+    server.faults['/go.img'] = Fault(
+        redirect='http://127.0.0.1:%d/image.img' % server.port)
+    # Only the redirecting URL's port is allowed, through a host name.
+    policy = fetch.UrlPolicy(allow=('localhost:%d' % server.port,))
+    other = FileServer(tmp_path)
+    with other:
+        server.faults['/go.img'] = Fault(redirect=other.url('image.img'))
+        with pytest.raises(ImportFailure) as exc:
+            fetch.Fetcher(policy).open(
+                'http://localhost:%d/go.img' % server.port)
+    assert exc.value.code == 'address_not_allowed'
+    assert other.requests == []
+
+
+def test_redirects_are_followed_and_limited(server):
+    server.faults['/a.img'] = Fault(redirect='/image.img')
+    download = fetch.Download(allowing(server), server.url('a.img'))
+    assert read_all(download) == BODY
+    assert download.url.endswith('/image.img')
+
+    for n in range(7):
+        server.faults['/loop%d.img' % n] = Fault(redirect='/loop%d.img'
+                                                 % (n + 1))
+    with pytest.raises(ImportFailure) as exc:
+        allowing(server).open(server.url('loop0.img'))
+    assert exc.value.code == 'too_many_redirects'
+
+
 @pytest.mark.parametrize('url', ['ftp://example.org/a.img',
-                                 'file:///etc/passwd'])
-def test_other_schemes_are_refused(url):
+                                 'file:///etc/passwd',
+                                 'gopher://example.org/'])
+def test_other_schemes_are_refused(url, no_connections):
     with pytest.raises(ImportFailure) as exc:
         fetch.Fetcher(fetch.UrlPolicy()).open(url)
     assert exc.value.code == 'scheme_not_allowed'
 
 
+@pytest.mark.parametrize('host', [
+    '169.254.169.254', '[fe80::a9fe:a9fe]', '[::ffff:169.254.169.254]',
+    '[::ffff:a9fe:a9fe]', '[64:ff9b::a9fe:a9fe]', '127.0.0.1', '[::1]',
+    '0.0.0.0', '[::]', '10.0.0.1', '192.168.1.1', '172.16.0.1',
+    '100.64.0.1', 'localhost', 'localhost.',
+])
+def test_internal_addresses_are_refused_without_a_connection(
+        host, no_connections):
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Fetcher(fetch.UrlPolicy()).open('http://%s/x.img' % host)
+    assert exc.value.code == 'address_not_allowed'
+
+
+@pytest.mark.parametrize('host', ['2852039166', '0xa9fea9fe',
+                                  '0251.0376.0251.0376', '169.254.43518',
+                                  '0x7f.1', '127.1'])
+def test_numeric_host_forms_are_refused(host, no_connections):
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Fetcher(fetch.UrlPolicy()).open('http://%s/x.img' % host)
+    assert exc.value.code == 'invalid_host'
+
+
+def test_dns_answer_with_private_address_is_refused(resolver,
+                                                    no_connections):
+    resolver['images.example.org'] = ['10.20.30.40']
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Fetcher(fetch.UrlPolicy()).open(
+            'https://images.example.org/x.img')
+    assert exc.value.code == 'address_not_allowed'
+    assert exc.value.params['address'] == '10.20.30.40'
+
+
+def test_unknown_host_is_named(resolver, no_connections):
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Fetcher(fetch.UrlPolicy()).open('https://nowhere.example/x')
+    assert exc.value.params == {'host': 'nowhere.example'}
+
+
 def test_byte_cap_stops_the_download(server):
     with pytest.raises(ImportFailure) as exc:
-        fetch.download(allowing(server), server.url('image.img'),
-                       io.BytesIO(), lambda d, t: None, max_bytes=1000)
+        fetch.Download(allowing(server), server.url('image.img'),
+                       max_bytes=1000)
     assert exc.value.code == 'too_large'
+
+
+def test_short_content_length_is_all_that_is_read(server):
+    server.faults['/image.img'] = Fault(length=10)
+    download = fetch.Download(allowing(server), server.url('image.img'),
+                              max_bytes=100_000)
+    assert read_all(download) == BODY[:10]
+
+
+def test_body_without_length_cannot_pass_the_cap(server):
+    server.faults['/image.img'] = Fault(length=-1)
+    download = fetch.Download(allowing(server), server.url('image.img'),
+                              max_bytes=100_000)
+    assert download.total is None
+    with pytest.raises(ImportFailure) as exc:
+        read_all(download)
+    assert exc.value.code == 'too_large'
+    assert download.done <= 100_000 + 65536
+
+
+def test_dropped_connection_resumes_with_range(server):
+    server.faults['/image.img'] = Fault(drop_after=1_000_000, drops=2)
+    download = fetch.Download(allowing(server), server.url('image.img'),
+                              resilience=NO_WAIT)
+
+    assert read_all(download) == BODY
+    assert download.resumes == 2
+    ranges = [r for _m, _p, r in server.requests if r]
+    assert ranges[0] == 'bytes=1000000-'
+
+
+def test_drop_without_range_support_fails_clearly(server):
+    server.faults['/image.img'] = Fault(drop_after=1_000_000, ranges=False)
+    download = fetch.Download(allowing(server), server.url('image.img'),
+                              resilience=NO_WAIT)
+    with pytest.raises(ImportFailure) as exc:
+        read_all(download)
+    assert exc.value.code == 'connection_lost'
+    assert exc.value.params['done'] == 1_000_000
+
+
+def test_retries_are_bounded(server):
+    server.faults['/image.img'] = Fault(drop_after=1_000_000, drops=99)
+    download = fetch.Download(
+        allowing(server), server.url('image.img'),
+        resilience=fetch.Resilience(retries=2, backoff=0))
+    with pytest.raises(ImportFailure) as exc:
+        read_all(download)
+    assert exc.value.code == 'connection_lost'
+    assert download.resumes == 2
+
+
+def test_changed_file_is_not_stitched(server, tmp_path):
+    server.faults['/image.img'] = Fault(drop_after=1_000_000)
+    download = fetch.Download(allowing(server), server.url('image.img'),
+                              resilience=NO_WAIT)
+    download.read(500_000)
+    (tmp_path / 'image.img').write_bytes(b'new' * 2_000_000)
+    with pytest.raises(ImportFailure) as exc:
+        read_all(download)
+    assert exc.value.code == 'source_changed'
+
+
+def test_too_slow_source_fails(server):
+    now = [0.0]
+    download = fetch.Download(
+        allowing(server), server.url('image.img'),
+        resilience=fetch.Resilience(min_rate=10 ** 9, window=1.0),
+        clock=lambda: now[0])
+    download.read(1000)
+    now[0] = 5.0
+    with pytest.raises(ImportFailure) as exc:
+        download.read(1000)
+    assert exc.value.code == 'too_slow'
+
+
+def test_deadline_ends_the_download(server):
+    now = [0.0]
+    download = fetch.Download(
+        allowing(server), server.url('image.img'),
+        resilience=fetch.Resilience(deadline=60, min_rate=0),
+        clock=lambda: now[0])
+    now[0] = 61.0
+    with pytest.raises(ImportFailure) as exc:
+        download.read(1000)
+    assert exc.value.code == 'deadline_exceeded'
+
+
+def test_credentials_go_only_to_the_original_host(server):
+    download = fetch.Download(allowing(server), server.url('image.img'),
+                              credentials='bob:secret')
+    assert read_all(download) == BODY
 
 
 @pytest.mark.parametrize('address', [
     '127.0.0.1', '10.1.2.3', '169.254.169.254', '100.64.0.1', '0.0.0.0',
     '::1', '::', 'fe80::a9fe:a9fe', '::ffff:127.0.0.1', '64:ff9b::a9fe:a9fe',
+    '192.0.0.1', '198.18.0.1', 'fc00::1',
 ])
 def test_non_global_addresses_are_not_permitted(address):
     assert not fetch.UrlPolicy().permits('h', address, 80)
@@ -86,6 +275,16 @@ def test_global_address_on_allowed_port_is_permitted():
     policy = fetch.UrlPolicy()
     assert policy.permits('h', '8.8.8.8', 443)
     assert not policy.permits('h', '8.8.8.8', 22)
+
+
+def test_allowlist_networks_and_names():
+    policy = fetch.UrlPolicy(allow=('10.0.0.0/8', 'mirror.internal:8080',
+                                    '[fd00::1]:80'))
+    assert policy.permits('x', '10.1.2.3', 9999)
+    assert policy.permits('mirror.internal', '192.168.0.5', 8080)
+    assert not policy.permits('mirror.internal', '192.168.0.5', 80)
+    assert policy.permits('x', 'fd00::1', 80)
+    assert not policy.permits('x', 'fd00::2', 80)
 
 
 def test_split_credentials_removes_userinfo():

@@ -10,8 +10,12 @@ from horizon import messages
 from openstack_dashboard import policy
 
 from image_importer import conf
+from image_importer import failures
 from image_importer import jobs
+from image_importer.engine import checksum
 from image_importer.engine import disk
+from image_importer.engine.errors import ImportFailure
+from image_importer.engine import fetch
 
 VISIBILITY_CHOICES = (
     ('private', pgettext_lazy('Visibility of an Image', 'Private')),
@@ -36,6 +40,16 @@ class ImportImageForm(forms.SelfHandlingForm):
         help_text=_('An http:// or https:// address of the image file. '
                     'It is downloaded by the cloud, not by your browser: '
                     'you can close this page once the import is queued.'))
+    expected_checksum = forms.CharField(
+        label=_('Expected Checksum'), max_length=255, required=False,
+        help_text=_('Optional. The image is refused unless its checksum '
+                    'matches: md5, sha1, sha224, sha256, sha384 or sha512, '
+                    'as hex, optionally written sha256:HEX.'))
+    checksum_url = forms.CharField(
+        label=_('Checksum File URL'), max_length=2048, required=False,
+        help_text=_('Optional, instead of a checksum: the URL of a '
+                    'checksum file such as SHA256SUMS; the line for the '
+                    'image\'s file name is used.'))
     name = forms.CharField(
         label=_('Image Name'), max_length=255, required=False,
         help_text=_('Leave empty to use the file name from the URL.'))
@@ -75,8 +89,9 @@ class ImportImageForm(forms.SelfHandlingForm):
         self.fields['visibility'].initial = (
             default if default in allowed else 'private')
 
-    def clean_source_url(self):
-        url = self.cleaned_data['source_url'].strip()
+    @staticmethod
+    def _url(value):
+        url = value.strip()
         schemes = list(conf.get('ALLOWED_SCHEMES'))
         try:
             validators.URLValidator(schemes=schemes)(url)
@@ -87,8 +102,34 @@ class ImportImageForm(forms.SelfHandlingForm):
                 % ' or '.join('%s://' % s for s in schemes))
         return url
 
+    def clean_source_url(self):
+        return self._url(self.cleaned_data['source_url'])
+
+    def clean_checksum_url(self):
+        value = self.cleaned_data['checksum_url']
+        if not value:
+            return ''
+        url = self._url(value)
+        if fetch.split_credentials(url)[1] is not None:
+            raise ValidationError(_('Put a user name and password only in '
+                                    'the source URL.'))
+        return url
+
+    def clean_expected_checksum(self):
+        value = self.cleaned_data['expected_checksum'].strip()
+        if value:
+            try:
+                checksum.parse_expected(value)
+            except ImportFailure as exc:
+                raise ValidationError(failures.describe(exc.code,
+                                                        exc.params))
+        return value
+
     def clean(self):
         data = super().clean()
+        if data.get('expected_checksum') and data.get('checksum_url'):
+            self.add_error('checksum_url', _('Give either a checksum or a '
+                                             'checksum file URL, not both.'))
         url = data.get('source_url')
         if url and not data.get('name'):
             data['name'] = jobs.name_from_url(url)

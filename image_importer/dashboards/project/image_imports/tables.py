@@ -51,10 +51,14 @@ def source_label(job):
 
 
 def format_label(job):
+    """``qcow2``, ``qcow2 \u2192 raw``, with how it came: ``xz: qcow2``."""
     wanted = job.disk_format or pgettext_lazy('Disk format', 'Automatic')
+    label = str(wanted)
     if job.source_format and job.source_format != job.disk_format:
-        return '%s \u2192 %s' % (job.source_format, wanted)
-    return wanted
+        label = '%s \u2192 %s' % (job.source_format, wanted)
+    packing = ' '.join(p for p in (job.compression,
+                                   job.archive_member and 'tar') if p)
+    return '%s: %s' % (packing, label) if packing else label
 
 
 def size_label(job):
