@@ -144,6 +144,18 @@ def _write_error(exc):
 def receive(request, workdir, reporter, algorithms):
     """Download, hash, unpack and inspect into ``workdir/source``."""
     limit = space_limit(workdir, request.max_bytes, request.reserve)
+    try:
+        return _receive(request, workdir, reporter, algorithms, limit)
+    except ImportFailure as exc:
+        # Past the free space rather than the operator's size limit.
+        if (exc.code in ('too_large', 'unpacked_too_large') and
+                (request.max_bytes is None or limit < request.max_bytes)):
+            raise ImportFailure('disk_full', needed=exc.params.get(
+                'size', limit + 1), free=limit) from exc
+        raise
+
+
+def _receive(request, workdir, reporter, algorithms, limit):
     path = os.path.join(workdir, 'source')
     download = fetch.Download(request.fetcher, request.url,
                               credentials=request.credentials,

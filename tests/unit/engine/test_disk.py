@@ -133,3 +133,24 @@ def test_content_matching_two_formats_is_refused():
     with pytest.raises(ImportFailure) as exc:
         disk._one_format([Named('qcow2'), Named('vmdk')])
     assert exc.value.code == 'format_ambiguous'
+
+
+def test_qcow2_with_external_data_file_is_refused(tmp_path):
+    data = str(tmp_path / 'data.raw')
+    path = qemu_create(tmp_path, 'disk.qcow2', 'qcow2', '16M',
+                       '-o', 'data_file=' + data)
+    with pytest.raises(ImportFailure) as exc:
+        disk.inspect(path)
+    assert exc.value.code == 'unsafe_image'
+    assert 'data_file' in exc.value.params['checks']
+
+
+def test_qcow2_with_unknown_incompatible_feature_is_refused(tmp_path):
+    path, _data = images.make_qcow2(str(tmp_path))
+    with open(path, 'r+b') as f:
+        f.seek(72)            # incompatible_features, big endian
+        f.write((1 << 40).to_bytes(8, 'big'))
+    with pytest.raises(ImportFailure) as exc:
+        disk.inspect(path)
+    assert exc.value.code == 'unsafe_image'
+    assert 'unknown_features' in exc.value.params['checks']
