@@ -6,11 +6,14 @@ import urllib.parse
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
+from django.utils.translation import gettext as _
 from openstack_dashboard.api import base as api_base
+from openstack_dashboard.api import glance as api_glance
 
 from image_importer import crypto
 from image_importer.engine import fetch
 from image_importer.models import ImportJob
+from image_importer.models import InvalidTransition
 
 
 def project_jobs(request):
@@ -18,12 +21,46 @@ def project_jobs(request):
     return ImportJob.objects.filter(project_id=request.user.project_id)
 
 
-def get_project_job(request, job_id):
-    """The job if it belongs to the request's project, else Http404."""
+def all_jobs(request):
+    """Every project's jobs, for the admin panel (its policy guards it)."""
+    return ImportJob.objects.all()
+
+
+def get_job(request, job_id, scope=project_jobs):
+    """The job if ``scope`` lets the request see it, else Http404."""
     try:
-        return project_jobs(request).get(pk=job_id)
+        return scope(request).get(pk=job_id)
     except (ImportJob.DoesNotExist, ValidationError):
         raise Http404(job_id)
+
+
+def get_project_job(request, job_id):
+    return get_job(request, job_id, project_jobs)
+
+
+def cancel(job):
+    """Stop a job in any phase; the worker notices at its next progress
+    write, kills qemu-img and deletes any half-made image."""
+    job.cancel()
+
+
+def retry(request, job):
+    """Run a failed or cancelled job again, as a new job with the acting
+    user's authority (the old one stays as the record of what happened)."""
+    data = {field: getattr(job, field) for field in REQUEST_FIELDS}
+    data['name'] = job.image_name
+    data['source_url'] = job.source_url
+    return submit(request, data,
+                  credentials=crypto.decrypt(job.source_credentials))
+
+
+def delete(request, job, with_image=False):
+    """Delete a finished job's record, and its image if asked."""
+    if not job.is_finished:
+        raise InvalidTransition(_('Cancel the import before deleting it.'))
+    if with_image and job.image_id:
+        api_glance.image_delete(request, job.image_id)
+    job.delete()
 
 
 def name_from_url(url):
@@ -39,11 +76,18 @@ def source_host(url):
     return '%s:%s' % (host, parts.port) if parts.port else host
 
 
-def submit(request, data):
+# Form fields that are copied to the job as they are.
+REQUEST_FIELDS = ('description', 'disk_format', 'architecture', 'min_disk',
+                  'min_ram', 'visibility', 'protected', 'expected_checksum',
+                  'checksum_url')
+
+
+def submit(request, data, credentials=None):
     """Record a job for the request's user and queue it after commit."""
     from image_importer import tasks
 
-    url, credentials = fetch.split_credentials(data['source_url'])
+    url, in_url = fetch.split_credentials(data['source_url'])
+    credentials = in_url or credentials
     token = request.user.token
     job = ImportJob.objects.create(
         project_id=request.user.project_id,

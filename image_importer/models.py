@@ -101,6 +101,9 @@ class ImportJob(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_params = models.JSONField(default=dict, blank=True)
 
+    # Timeline: [{'phase', 'start', 'end', 'bytes'}], oldest first.
+    phases = models.JSONField(default=list, blank=True)
+
     lease_owner = models.CharField(max_length=255, blank=True)
     lease_expires = models.DateTimeField(null=True, blank=True)
 
@@ -126,6 +129,13 @@ class ImportJob(models.Model):
     def is_finished(self):
         return self.state in self.END_STATES
 
+    def _closed_phases(self, now):
+        """The timeline with the current phase ended now."""
+        phases = [dict(p) for p in self.phases]
+        if phases and 'end' not in phases[-1]:
+            phases[-1].update(end=now.isoformat(), bytes=self.bytes_done)
+        return phases
+
     # -- state changes -----------------------------------------------------
 
     def _move(self, to, holder=None, **fields):
@@ -137,10 +147,18 @@ class ImportJob(models.Model):
             raise InvalidTransition('%s -> %s' % (self.state, to))
         now = timezone.now()
         fields.update(state=to, updated_at=now)
+        if self.state in self.RUNNING:
+            fields['phases'] = self._closed_phases(now)
+        if to in self.RUNNING:
+            fields['phases'] = fields.get('phases', self.phases) + [
+                {'phase': to, 'start': now.isoformat()}]
         if to in self.END_STATES:
-            fields.update(finished_at=now, auth_token='',
-                          source_credentials='', lease_owner='',
+            # The token goes at once; the source's credentials stay
+            # (encrypted) only while a failed job may still be retried.
+            fields.update(finished_at=now, auth_token='', lease_owner='',
                           lease_expires=None)
+            if to == self.ACTIVE:
+                fields['source_credentials'] = ''
         rows = ImportJob.objects.filter(pk=self.pk, state=self.state)
         if holder is not None:
             rows = rows.filter(lease_owner=holder)

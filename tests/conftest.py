@@ -4,6 +4,9 @@ import os
 import sys
 
 import pytest
+from glanceclient import client as glance_client
+from keystoneauth1.identity import v3
+from keystoneauth1 import session as ks_session
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -19,3 +22,16 @@ def stack(tmp_path_factory):
     with stack_tool.Stack(state, keystone_port=stack_tool.free_port(),
                           glance_port=stack_tool.free_port()) as running:
         yield running
+
+
+@pytest.fixture(scope='session')
+def demo_session(stack):
+    auth = v3.Password(auth_url=stack.keystone_url, username='demo',
+                       password='demo', user_domain_id='default',
+                       project_name='demo', project_domain_id='default')
+    return ks_session.Session(auth=auth)
+
+
+@pytest.fixture(scope='session')
+def demo_glance(demo_session):
+    return glance_client.Client('2', session=demo_session)

@@ -24,3 +24,8 @@ def login(page, horizon, user, password):
     page.fill('#id_password', password)
     page.click('#loginBtn')
     page.wait_for_url('**/project/image_imports/')
+
+
+def status_cell(row):
+    """The Status cell of a job's row (Horizon marks it by its state)."""
+    return row.locator('td.warning, td.status_up, td.status_down')

@@ -4,6 +4,7 @@ import pytest
 
 from tests.browser.helpers import ARTIFACTS
 from tests.browser.helpers import login
+from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
 from tools import images
 
@@ -18,7 +19,7 @@ def test_import_reaches_active_without_reloading(horizon, samples, page):
     row = submit_import(page, samples.url('browser-disk.qcow2'))
     # A marker set now survives only if the page is never reloaded.
     page.evaluate('window.__noReload = true')
-    status = row.locator('td').nth(2)
+    status = status_cell(row)
     status.filter(has_text='Downloading').wait_for(timeout=30_000)
     row.locator('.progress-bar').first.wait_for()
     page.screenshot(path=str(ARTIFACTS / 'import-downloading.png'))

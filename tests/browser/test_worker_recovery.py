@@ -3,6 +3,7 @@
 import pytest
 
 from tests.browser.helpers import login
+from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
 from tools import images
 
@@ -18,7 +19,7 @@ def test_job_queued_while_worker_down_and_message_lost_still_runs(
     horizon.stop_worker()
     try:
         row = submit_import(page, samples.url('while-down.qcow2'))
-        status = row.locator('td').nth(2)
+        status = status_cell(row)
         assert status.inner_text().strip() == 'Queued'
         messages = list(broker.iterdir())
         assert messages, 'the submit should have queued a message'

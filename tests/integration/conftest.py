@@ -1,22 +1,6 @@
 import pytest
-from glanceclient import client as glance_client
-from keystoneauth1.identity import v3
-from keystoneauth1 import session as ks_session
 
 from tools.fileserver import FileServer
-
-
-@pytest.fixture(scope='session')
-def demo_session(stack):
-    auth = v3.Password(auth_url=stack.keystone_url, username='demo',
-                       password='demo', user_domain_id='default',
-                       project_name='demo', project_domain_id='default')
-    return ks_session.Session(auth=auth)
-
-
-@pytest.fixture(scope='session')
-def demo_glance(demo_session):
-    return glance_client.Client('2', session=demo_session)
 
 
 @pytest.fixture

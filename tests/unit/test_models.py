@@ -64,15 +64,38 @@ def test_progress_needs_the_lease():
         job.record_progress(1, 2, 300)
 
 
-def test_ending_erases_secrets_and_lease():
+def test_failing_erases_the_token_and_lease_keeps_credentials_for_retry():
     job = ImportJob.claim(new_job(source_credentials='enc').pk, 'w', 300)
     job.fail('http_status', {'status': 404}, holder='w')
 
     stored = ImportJob.objects.get(pk=job.pk)
     assert (stored.state, stored.auth_token, stored.source_credentials,
-            stored.lease_owner) == (ImportJob.FAILED, '', '', '')
+            stored.lease_owner) == (ImportJob.FAILED, '', 'enc', '')
     assert stored.finished_at is not None
     assert stored.error_params == {'status': 404}
+
+
+def test_success_erases_every_secret():
+    job = ImportJob.claim(new_job(source_credentials='enc').pk, 'w', 300)
+    job.begin_phase(ImportJob.UPLOADING)
+    job.succeed(10, image_id='img')
+
+    stored = ImportJob.objects.get(pk=job.pk)
+    assert (stored.state, stored.auth_token, stored.source_credentials) == (
+        ImportJob.ACTIVE, '', '')
+
+
+def test_timeline_records_each_phase():
+    job = ImportJob.claim(new_job().pk, 'w', 300)
+    job.record_progress(100, 100, 300)
+    job.begin_phase(ImportJob.UPLOADING)
+    job.record_progress(40, 40, 300)
+    job.succeed(40, image_id='img')
+
+    phases = ImportJob.objects.get(pk=job.pk).phases
+    assert [(p['phase'], p['bytes']) for p in phases] == [
+        ('downloading', 100), ('uploading', 40)]
+    assert all(p['start'] <= p['end'] for p in phases)
 
 
 def test_requeue_only_from_the_same_lease():

@@ -1,6 +1,7 @@
 """Format inspection and conversion with the real qemu-img."""
 
 import os
+import struct
 
 import pytest
 
@@ -77,6 +78,17 @@ def qemu_create(tmp_path, name, fmt, size, *options):
     return path
 
 
+def luks1_file(tmp_path):
+    """A LUKS1 container header (``qemu-img create -f luks`` times its key
+    derivation and fails now and then on a busy machine)."""
+    header = struct.pack('>6sH32s32s32sII20s32sI', b'LUKS\xba\xbe', 1,
+                         b'aes', b'xts-plain64', b'sha256', 4096, 64,
+                         os.urandom(20), os.urandom(32), 1000)
+    path = tmp_path / 'disk.luks'
+    path.write_bytes(header.ljust(4096 * 512, b'\0') + os.urandom(65536))
+    return str(path)
+
+
 def test_tiny_qcow2_claiming_a_pebibyte_is_refused(tmp_path):
     path = qemu_create(tmp_path, 'huge.qcow2', 'qcow2', '1P')
     assert os.path.getsize(path) < 17 * 1024 * 1024  # the L1 table
@@ -88,15 +100,17 @@ def test_tiny_qcow2_claiming_a_pebibyte_is_refused(tmp_path):
     assert exc.value.params['size'] == 1024 ** 5
 
 
-@pytest.mark.parametrize('fmt, options', [
-    ('qed', ()),
-    ('luks', ('--object', 'secret,id=s0,data=pw', '-o', 'key-secret=s0')),
-])
-def test_refused_formats(tmp_path, fmt, options):
-    path = qemu_create(tmp_path, 'disk.' + fmt, fmt, '16M', *options)
+def test_qed_is_refused(tmp_path):
+    path = qemu_create(tmp_path, 'disk.qed', 'qed', '16M')
     with pytest.raises(ImportFailure) as exc:
         disk.inspect(path)
-    assert exc.value.params['format'] == fmt
+    assert exc.value.params == {'format': 'qed'}
+
+
+def test_luks_is_refused(tmp_path):
+    with pytest.raises(ImportFailure) as exc:
+        disk.inspect(luks1_file(tmp_path))
+    assert exc.value.params == {'format': 'luks'}
 
 
 @pytest.mark.parametrize('subformat', ['monolithicFlat',

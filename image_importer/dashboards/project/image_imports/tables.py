@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from django.utils.translation import pgettext_lazy
 
 from horizon import tables
@@ -28,11 +29,112 @@ class ImportImage(tables.LinkAction):
     policy_rules = (('image', 'add_image'),)
 
 
+class CancelImport(tables.BatchAction):
+    name = 'cancel'
+    action_type = 'danger'
+    help_text = _('The import stops at once; nothing it made is kept.')
+    policy_rules = (('image', 'add_image'),)
+
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy('Cancel Import', 'Cancel Imports', count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy('Cancelled Import', 'Cancelled Imports', count)
+
+    def allowed(self, request, job=None):
+        return job is None or not job.is_finished
+
+    def action(self, request, obj_id):
+        jobs.cancel(jobs.get_job(request, obj_id, self.table.scope))
+
+
+class RetryImport(tables.BatchAction):
+    name = 'retry'
+    icon = 'repeat'
+    policy_rules = (('image', 'add_image'),)
+
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy('Retry Import', 'Retry Imports', count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy('Queued Import Again', 'Queued Imports Again',
+                             count)
+
+    def allowed(self, request, job=None):
+        return job is not None and job.state in (ImportJob.FAILED,
+                                                 ImportJob.CANCELLED)
+
+    def action(self, request, obj_id):
+        jobs.retry(request, jobs.get_job(request, obj_id, self.table.scope))
+
+
+class DeleteJob(tables.DeleteAction):
+    help_text = _('Only the record of the import is deleted; an image it '
+                  'made stays in the Image service.')
+    policy_rules = (('image', 'add_image'),)
+
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy('Delete Import Record', 'Delete Import Records',
+                             count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy('Deleted Import Record', 'Deleted Import Records',
+                             count)
+
+    def allowed(self, request, job=None):
+        return job is None or job.is_finished
+
+    def delete(self, request, obj_id):
+        jobs.delete(request, jobs.get_job(request, obj_id, self.table.scope))
+
+
+class DeleteJobAndImage(DeleteJob):
+    name = 'delete_with_image'
+    help_text = _('The import record and the image it made are deleted. '
+                  'Deleted images are not recoverable.')
+    policy_rules = (('image', 'delete_image'),)
+
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy('Delete Import and Image',
+                             'Delete Imports and Images', count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy('Deleted Import and Image',
+                             'Deleted Imports and Images', count)
+
+    def allowed(self, request, job=None):
+        return job is not None and job.state == ImportJob.ACTIVE and (
+            not job.protected)
+
+    def delete(self, request, obj_id):
+        jobs.delete(request, jobs.get_job(request, obj_id, self.table.scope),
+                    with_image=True)
+
+
+class GoToImage(tables.LinkAction):
+    name = 'image'
+    verbose_name = _('Go to Image')
+
+    def allowed(self, request, job=None):
+        return job is not None and image_url(job) is not None
+
+    def get_link_url(self, job):
+        return image_url(job)
+
+
 class UpdateRow(tables.Row):
     ajax = True
 
     def get_data(self, request, job_id):
-        return jobs.get_project_job(request, job_id)
+        return jobs.get_job(request, job_id, self.table.scope)
 
 
 def image_url(job):
@@ -43,6 +145,10 @@ def image_url(job):
         return '/ngdetails/OS::Glance::Image/%s' % job.image_id
     return reverse('horizon:project:images:images:detail',
                    args=[job.image_id])
+
+
+def detail_url(job):
+    return reverse('horizon:project:image_imports:detail', args=[job.pk])
 
 
 def source_label(job):
@@ -100,9 +206,9 @@ def progress(job):
 
 
 class ImportJobsTable(tables.DataTable):
-    name = tables.WrappingColumn('image_name', verbose_name=_('Name'),
-                                 link=image_url)
-    source = tables.WrappingColumn(source_label, verbose_name=_('Source'))
+    name = tables.Column('image_name', verbose_name=_('Name'),
+                         link=detail_url)
+    source = tables.Column(source_label, verbose_name=_('Source'))
     state = tables.Column('state', verbose_name=_('Status'), status=True,
                           status_choices=STATUS_CHOICES,
                           display_choices=ImportJob.STATE_CHOICES)
@@ -113,12 +219,20 @@ class ImportJobsTable(tables.DataTable):
                             filters=(filters.timesince_sortable,),
                             attrs={'data-type': 'timesince'})
 
+    # Which jobs the table and its actions may see.
+    scope = staticmethod(jobs.project_jobs)
+
     def get_object_id(self, job):
         return str(job.pk)
+
+    def get_object_display(self, job):
+        return job.image_name
 
     class Meta:
         name = 'image_imports'
         verbose_name = _('Image Imports')
         status_columns = ['state']
         row_class = UpdateRow
-        table_actions = (ImportImage,)
+        table_actions = (ImportImage, CancelImport, DeleteJob)
+        row_actions = (GoToImage, RetryImport, CancelImport, DeleteJob,
+                       DeleteJobAndImage)

@@ -1,3 +1,4 @@
+from django.urls import path
 from django.urls import re_path
 
 from image_importer.dashboards.project.image_imports import views
@@ -5,4 +6,5 @@ from image_importer.dashboards.project.image_imports import views
 urlpatterns = [
     re_path(r'^$', views.IndexView.as_view(), name='index'),
     re_path(r'^create/$', views.CreateView.as_view(), name='create'),
+    path('<uuid:job_id>/', views.DetailView.as_view(), name='detail'),
 ]

@@ -1,0 +1,35 @@
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from horizon import tables
+
+from image_importer.dashboards.project.image_imports import tables as \
+    project_tables
+from image_importer import jobs
+
+
+def detail_url(job):
+    return reverse('horizon:admin:image_imports:detail', args=[job.pk])
+
+
+class AdminImportJobsTable(project_tables.ImportJobsTable):
+    name = tables.Column('image_name', verbose_name=_('Name'),
+                         link=detail_url)
+    project = tables.Column('project_id', verbose_name=_('Project ID'))
+    user = tables.Column(lambda job: job.user_name or job.user_id,
+                         verbose_name=_('User'))
+
+    scope = staticmethod(jobs.all_jobs)
+
+    class Meta:
+        name = 'image_imports'
+        verbose_name = _('Image Imports')
+        columns = ('name', 'project', 'user', 'source', 'state', 'progress',
+                   'disk_format', 'size', 'created')
+        status_columns = ['state']
+        row_class = project_tables.UpdateRow
+        table_actions = (project_tables.CancelImport,
+                         project_tables.DeleteJob)
+        row_actions = (project_tables.GoToImage, project_tables.CancelImport,
+                       project_tables.DeleteJob,
+                       project_tables.DeleteJobAndImage)

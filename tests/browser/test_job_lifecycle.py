@@ -1,0 +1,99 @@
+"""Cancel, failure, the job page, the admin view and project isolation,
+in Debian's Chromium against the real stack."""
+
+import time
+
+import pytest
+
+from tests.browser.helpers import ARTIFACTS
+from tests.browser.helpers import login
+from tests.browser.helpers import status_cell
+from tests.browser.helpers import submit_import
+from tools import images
+
+pytestmark = [pytest.mark.browser, pytest.mark.realstack]
+
+
+def row_id(row):
+    return row.get_attribute('data-object-id')
+
+
+def wait_until(condition, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, 'timed out'
+        time.sleep(0.3)
+
+
+def test_cancel_during_download_leaves_nothing(horizon, samples, page,
+                                               demo_glance):
+    # 48 MiB of random data at 4 MiB/s: about 12 s of downloading.
+    images.make_qcow2(str(samples.root), 'to-cancel.qcow2',
+                      size=96 * 1024 * 1024)
+    login(page, horizon, 'demo', 'demo')
+    row = submit_import(page, samples.url('to-cancel.qcow2'))
+    status = status_cell(row)
+    status.filter(has_text='Downloading').wait_for(timeout=30_000)
+    job_id = row_id(row)
+
+    page.click('#image_imports__row_%s__action_cancel' % job_id)
+    page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
+    status_cell(page.locator('#image_imports__row__%s' % job_id)).filter(
+        has_text='Cancelled').wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / 'import-cancelled.png'))
+
+    work = horizon.state / 'work'
+    wait_until(lambda: not any(work.iterdir()))
+    assert [i for i in demo_glance.images.list()
+            if i.name == 'to-cancel.qcow2'] == []
+
+
+def test_failure_shows_its_reason(horizon, samples, page):
+    login(page, horizon, 'demo', 'demo')
+    row = submit_import(page, samples.url('no-such-file.qcow2'))
+
+    status_cell(row).filter(has_text='Failed').wait_for(
+        timeout=30_000)
+
+    assert 'The server answered 404 Not Found' in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / 'import-failed.png'))
+
+
+def test_job_page_admin_view_and_other_project(horizon, samples, page,
+                                               browser):
+    images.make_qcow2(str(samples.root), 'detail.qcow2',
+                      size=8 * 1024 * 1024)
+    login(page, horizon, 'demo', 'demo')
+    row = submit_import(page, samples.url('detail.qcow2'))
+    status_cell(row).filter(has_text='Active').wait_for(
+        timeout=60_000)
+    job_url = horizon.url + '/project/image_imports/%s/' % row_id(row)
+
+    page.goto(job_url)
+    page.locator('#import_timeline').wait_for()
+    text = page.inner_text('.detail')
+    for expected in ('qcow2', 'Downloading', 'Uploading', 'sha256:'):
+        assert expected in text
+    page.screenshot(path=str(ARTIFACTS / 'job-page.png'), full_page=True)
+
+    admin = browser.new_context(viewport={'width': 1400, 'height': 900})
+    admin_page = admin.new_page()
+    login(admin_page, horizon, 'admin', 'admin')
+    admin_page.goto(horizon.url + '/admin/image_imports/')
+    admin_row = admin_page.locator('#image_imports tbody tr',
+                                   has_text='detail.qcow2').first
+    admin_row.wait_for()
+    assert 'demo' in admin_row.inner_text()
+    admin_page.screenshot(path=str(ARTIFACTS / 'admin-view.png'))
+    admin.close()
+
+    other = browser.new_context(viewport={'width': 1400, 'height': 900})
+    alt_page = other.new_page()
+    login(alt_page, horizon, 'alt', 'alt')
+    assert 'detail.qcow2' not in alt_page.inner_text('#image_imports')
+    response = alt_page.goto(job_url)
+    assert response.status == 404
+    alt_page.goto(horizon.url + '/admin/image_imports/')
+    assert 'detail.qcow2' not in alt_page.content()
+    alt_page.screenshot(path=str(ARTIFACTS / 'other-project.png'))
+    other.close()

@@ -1,0 +1,159 @@
+"""Row and table actions, the job page, and the admin panel."""
+
+from unittest import mock
+
+from django.urls import reverse
+from openstack_dashboard.test import helpers
+
+from image_importer import crypto
+from image_importer.models import ImportJob
+from tests.unit.test_views import make_job
+
+INDEX_URL = reverse('horizon:project:image_imports:index')
+ADMIN_URL = reverse('horizon:admin:image_imports:index')
+
+
+def action(table_action, job):
+    return {'action': 'image_imports__%s__%s' % (table_action, job.pk)}
+
+
+class ProjectActionTests(helpers.TestCase):
+
+    def test_cancel_a_running_job(self):
+        job = make_job(self.tenant.id, state=ImportJob.DOWNLOADING)
+
+        res = self.client.post(INDEX_URL, action('cancel', job))
+
+        self.assertRedirectsNoFollow(res, INDEX_URL)
+        self.assertEqual(ImportJob.CANCELLED,
+                         ImportJob.objects.get(pk=job.pk).state)
+
+    def test_cancel_another_projects_job_changes_nothing(self):
+        theirs = make_job('another-project', state=ImportJob.DOWNLOADING)
+
+        self.client.post(INDEX_URL, action('cancel', theirs))
+
+        self.assertEqual(ImportJob.DOWNLOADING,
+                         ImportJob.objects.get(pk=theirs.pk).state)
+
+    def test_batch_cancel(self):
+        running = [make_job(self.tenant.id, state=s) for s in (
+            ImportJob.QUEUED, ImportJob.CONVERTING)]
+
+        self.client.post(INDEX_URL, {
+            'action': 'image_imports__cancel',
+            'object_ids': [str(j.pk) for j in running]})
+
+        self.assertEqual({ImportJob.CANCELLED}, set(
+            ImportJob.objects.values_list('state', flat=True)))
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_retry_queues_a_new_job_with_the_acting_users_token(
+            self, enqueue):
+        failed = make_job(self.tenant.id, state=ImportJob.FAILED,
+                          user_id='someone-else', disk_format='raw',
+                          min_disk=3,
+                          source_credentials=crypto.encrypt('u:pw'),
+                          error_code='connection_lost')
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.client.post(INDEX_URL, action('retry', failed))
+
+        new = ImportJob.objects.exclude(pk=failed.pk).get()
+        self.assertEqual((ImportJob.QUEUED, self.user.id, 'raw', 3),
+                         (new.state, new.user_id, new.disk_format,
+                          new.min_disk))
+        self.assertEqual(self.token.id, crypto.decrypt(new.auth_token))
+        self.assertEqual('u:pw', crypto.decrypt(new.source_credentials))
+        enqueue.assert_called_once_with(new.pk)
+        self.assertEqual(ImportJob.FAILED,
+                         ImportJob.objects.get(pk=failed.pk).state)
+
+    def test_delete_a_finished_job_keeps_the_image(self):
+        done = make_job(self.tenant.id, state=ImportJob.ACTIVE,
+                        image_id='img-1')
+
+        self.client.post(INDEX_URL, action('delete', done))
+
+        self.assertFalse(ImportJob.objects.filter(pk=done.pk).exists())
+
+    @helpers.create_mocks({helpers.api.glance: ('image_delete',)})
+    def test_delete_with_image_deletes_both(self):
+        done = make_job(self.tenant.id, state=ImportJob.ACTIVE,
+                        image_id='img-1')
+
+        self.client.post(INDEX_URL, action('delete_with_image', done))
+
+        self.mock_image_delete.assert_called_once_with(
+            helpers.IsHttpRequest(), 'img-1')
+        self.assertFalse(ImportJob.objects.filter(pk=done.pk).exists())
+
+    @helpers.create_mocks({helpers.api.glance: ('image_delete',)})
+    def test_image_delete_failure_keeps_the_record(self):
+        done = make_job(self.tenant.id, state=ImportJob.ACTIVE,
+                        image_id='img-1')
+        self.mock_image_delete.side_effect = self.exceptions.glance
+
+        self.client.post(INDEX_URL, action('delete_with_image', done))
+
+        self.assertTrue(ImportJob.objects.filter(pk=done.pk).exists())
+
+    def test_running_job_cannot_be_deleted(self):
+        running = make_job(self.tenant.id, state=ImportJob.UPLOADING)
+
+        self.client.post(INDEX_URL, action('delete', running))
+
+        self.assertTrue(ImportJob.objects.filter(pk=running.pk).exists())
+
+    def test_detail_page_shows_findings_and_timeline(self):
+        job = make_job(
+            self.tenant.id, state=ImportJob.ACTIVE, image_id='img-9',
+            source_format='qcow2', disk_format='raw', compression='xz',
+            checksums={'sha256': 'ab' * 32}, checksum_verified='sha256',
+            phases=[{'phase': 'downloading',
+                     'start': '2026-11-27T10:00:00+00:00',
+                     'end': '2026-11-27T10:00:04+00:00',
+                     'bytes': 4 * 1024 * 1024}])
+
+        res = self.client.get(reverse('horizon:project:image_imports:detail',
+                                      args=[job.pk]))
+
+        self.assertContains(res, 'Verified against the expected sha256')
+        self.assertContains(res, 'sha256:' + 'ab' * 32)
+        self.assertContains(res, '4.0 s')
+        self.assertContains(res, '1.0\xa0MB/s')
+        self.assertContains(res, 'xz')
+
+    def test_detail_page_of_another_project_is_404(self):
+        theirs = make_job('another-project')
+        res = self.client.get(reverse('horizon:project:image_imports:detail',
+                                      args=[theirs.pk]))
+        self.assertEqual(404, res.status_code)
+
+    def test_admin_panel_is_not_for_members(self):
+        res = self.client.get(ADMIN_URL)
+        self.assertEqual(403, res.status_code)
+
+
+class AdminPanelTests(helpers.BaseAdminViewTests):
+
+    def test_admin_sees_every_projects_jobs_with_owner(self):
+        make_job('project-a', image_name='from-a', user_name='alice')
+        make_job('project-b', image_name='from-b', user_name='bob')
+
+        res = self.client.get(ADMIN_URL)
+
+        self.assertEqual(2, len(res.context['table'].data))
+        for text in ('from-a', 'from-b', 'project-a', 'alice', 'bob'):
+            self.assertContains(res, text)
+
+    def test_admin_can_open_and_cancel_any_job(self):
+        job = make_job('project-a', state=ImportJob.DOWNLOADING)
+
+        page = self.client.get(reverse('horizon:admin:image_imports:detail',
+                                       args=[job.pk]))
+        self.client.post(ADMIN_URL, action('cancel', job))
+
+        self.assertContains(page, 'project-a')
+        self.assertEqual(ImportJob.CANCELLED,
+                         ImportJob.objects.get(pk=job.pk).state)
