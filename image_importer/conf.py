@@ -9,6 +9,9 @@ import tempfile
 from django.conf import settings
 
 DEFAULTS = {
+    # The workflow's default "Format in Glance": '' keeps the detected
+    # format; e.g. 'raw' on a Ceph-backed cloud.
+    'DEFAULT_DISK_FORMAT': '',
     # Where jobs download and convert; one private subdirectory per job.
     'WORK_DIR': os.path.join(tempfile.gettempdir(), 'image-importer'),
     # URL policy (see image_importer.engine.fetch.UrlPolicy).

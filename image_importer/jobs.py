@@ -48,7 +48,8 @@ def retry(request, job):
     """Run a failed or cancelled job again, as a new job with the acting
     user's authority (the old one stays as the record of what happened)."""
     data = {field: getattr(job, field) for field in REQUEST_FIELDS}
-    data['name'] = job.image_name
+    data.update(name=job.image_name, kernel=job.kernel_id,
+                ramdisk=job.ramdisk_id, metadata=job.properties)
     data['source_url'] = job.source_url
     return submit(request, data,
                   credentials=crypto.decrypt(job.source_credentials))
@@ -103,6 +104,9 @@ def submit(request, data, credentials=None):
         min_ram=data.get('min_ram') or 0,
         visibility=data.get('visibility') or 'private',
         protected=bool(data.get('protected')),
+        kernel_id=data.get('kernel') or '',
+        ramdisk_id=data.get('ramdisk') or '',
+        properties=data.get('metadata') or {},
         expected_checksum=data.get('expected_checksum') or '',
         checksum_url=data.get('checksum_url') or '',
         glance_endpoint=api_base.url_for(request, 'image'),

@@ -74,6 +74,10 @@ class ImportJob(models.Model):
     min_ram = models.PositiveIntegerField(default=0)
     visibility = models.CharField(max_length=16, default='private')
     protected = models.BooleanField(default=False)
+    kernel_id = models.CharField(max_length=64, blank=True)
+    ramdisk_id = models.CharField(max_length=64, blank=True)
+    # Custom properties (the workflow refuses reserved ones).
+    properties = models.JSONField(default=dict, blank=True)
     # Optional: a checksum to verify, or the URL of a checksum file.
     expected_checksum = models.CharField(max_length=255, blank=True)
     checksum_url = models.CharField(max_length=2048, blank=True)

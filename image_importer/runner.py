@@ -87,6 +87,9 @@ def image_meta(job):
     Create Image code so defaults and the container format match it."""
     def build(disk_format):
         return horizon_glance.create_image_metadata({
+            **job.properties,
+            'kernel': job.kernel_id,
+            'ramdisk': job.ramdisk_id,
             'name': job.image_name,
             'description': job.description,
             'disk_format': disk_format,

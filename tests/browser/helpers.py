@@ -5,13 +5,15 @@ from pathlib import Path
 ARTIFACTS = Path(__file__).resolve().parents[2] / 'artifacts' / 'browser'
 
 
-def submit_import(page, url):
-    """Open the Import Image form, enter ``url`` and submit it; return the
-    job's row."""
+def submit_import(page, url, screenshot=None):
+    """Open the Import Image workflow, enter ``url`` and submit it; return
+    the job's row."""
     page.click('#image_imports__action_create')
     page.wait_for_selector('#id_source_url')
     page.fill('#id_source_url', url)
-    page.click('#import_image_modal .modal-footer .btn-primary')
+    if screenshot:
+        page.screenshot(path=str(ARTIFACTS / screenshot))
+    page.click('.modal-footer .btn-primary')
     row = page.locator('#image_imports tbody tr',
                        has_text=url.rsplit('/', 1)[-1]).first
     row.wait_for()

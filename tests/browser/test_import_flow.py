@@ -16,7 +16,8 @@ def test_import_reaches_active_without_reloading(horizon, samples, page):
                       size=32 * 1024 * 1024)
     login(page, horizon, 'demo', 'demo')
 
-    row = submit_import(page, samples.url('browser-disk.qcow2'))
+    row = submit_import(page, samples.url('browser-disk.qcow2'),
+                        screenshot='import-workflow.png')
     # A marker set now survives only if the page is never reloaded.
     page.evaluate('window.__noReload = true')
     status = status_cell(row)

@@ -57,7 +57,8 @@ def test_qcow2_import_ends_active_with_identical_bytes(
     job = submit(demo_session, stack,
                  sample_server.url('cirros-%s.qcow2' % expected_format),
                  disk_format=wanted, min_disk=1, min_ram=64,
-                 architecture='x86_64')
+                 architecture='x86_64',
+                 properties={'hw_disk_bus': 'virtio'})
 
     runner.run_job(job.pk)
 
@@ -70,6 +71,7 @@ def test_qcow2_import_ends_active_with_identical_bytes(
     assert image.container_format == 'bare'
     assert (image.min_disk, image.min_ram) == (1, 64)
     assert image.architecture == 'x86_64'
+    assert image.hw_disk_bus == 'virtio'
     assert image.visibility == 'private'
     assert job.source_format == 'qcow2'
     assert job.virtual_size == len(original)

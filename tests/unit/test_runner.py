@@ -99,3 +99,18 @@ def test_expired_token_fails_with_advice(tmp_path, settings):
     stored = ImportJob.objects.get(pk=job.pk)
     assert (stored.state, stored.error_code) == (ImportJob.FAILED,
                                                  'token_expired')
+
+
+def test_image_meta_matches_create_image():
+    job = new_job(image_name='n', description='d', architecture='x86_64',
+                  min_disk=2, min_ram=512, visibility='shared',
+                  protected=True, kernel_id='k', properties={'hw_x': '1'})
+
+    meta = runner.image_meta(job)('vhd')
+
+    assert meta == {'name': 'n', 'disk_format': 'vhd',
+                    'container_format': 'ovf', 'min_disk': 2,
+                    'min_ram': 512, 'visibility': 'shared',
+                    'protected': True, 'description': 'd',
+                    'architecture': 'x86_64', 'kernel_id': 'k',
+                    'hw_x': '1'}

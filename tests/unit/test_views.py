@@ -21,7 +21,19 @@ def make_job(project_id, **fields):
     return ImportJob.objects.create(**values)
 
 
+def details_field(res, name):
+    step = res.context['workflow'].get_step('details')
+    return step.action.fields[name]
+
+
 class ImageImportsViewTests(helpers.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        patcher = mock.patch.object(helpers.api.glance, 'image_list_detailed',
+                                    return_value=([], False, False))
+        self.mock_image_list_detailed = patcher.start()
+        self.addCleanup(patcher.stop)
 
     def test_index_lists_only_this_projects_jobs_newest_first(self):
         older = make_job(self.tenant.id, image_name='older')
@@ -53,8 +65,8 @@ class ImageImportsViewTests(helpers.TestCase):
     def test_create_form_renders_with_automatic_format(self):
         res = self.client.get(CREATE_URL)
 
-        self.assertTemplateUsed(res, 'project/image_imports/create.html')
-        choices = dict(res.context['form'].fields['disk_format'].choices)
+        self.assertTemplateUsed(res, 'horizon/common/_workflow_base.html')
+        choices = dict(details_field(res, 'disk_format').choices)
         self.assertIn('', choices)
         self.assertIn('raw', choices)
         self.assertIn('qcow2', choices)
@@ -70,7 +82,7 @@ class ImageImportsViewTests(helpers.TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             res = self.client.post(CREATE_URL, form)
 
-        self.assertNoFormErrors(res)
+        self.assertNoWorkflowErrors(res)
         self.assertRedirectsNoFollow(res, INDEX_URL)
         job = ImportJob.objects.get()
         self.assertEqual(self.tenant.id, job.project_id)
@@ -95,7 +107,7 @@ class ImageImportsViewTests(helpers.TestCase):
 
         res = self.client.post(CREATE_URL, form)
 
-        self.assertFormErrors(res, 1)
+        self.assertWorkflowErrors(res, 1)
         self.assertContains(res, 'Enter a full URL starting with http://')
         self.assertContains(res, 'kept name')
         self.assertFalse(ImportJob.objects.exists())
@@ -107,7 +119,7 @@ class ImageImportsViewTests(helpers.TestCase):
             'source_url': 'https://images.example.org/',
             'visibility': 'private'})
 
-        self.assertFormErrors(res, 1)
+        self.assertWorkflowErrors(res, 1)
         self.assertContains(res, 'The URL has no file name')
         self.assertFalse(ImportJob.objects.exists())
 
@@ -115,10 +127,9 @@ class ImageImportsViewTests(helpers.TestCase):
         with mock.patch('openstack_dashboard.policy.check',
                         return_value=False):
             res = self.client.get(CREATE_URL)
-        choices = dict(res.context['form'].fields['visibility'].choices)
+        choices = dict(details_field(res, 'visibility').choices)
         self.assertNotIn('public', choices)
-        self.assertEqual('private',
-                         res.context['form'].fields['visibility'].initial)
+        self.assertEqual('private', details_field(res, 'visibility').initial)
 
     def test_row_update_returns_the_row(self):
         job = make_job(self.tenant.id, state=ImportJob.DOWNLOADING,
@@ -176,7 +187,7 @@ class ImageImportsViewTests(helpers.TestCase):
             with self.captureOnCommitCallbacks(execute=True):
                 res = self.client.post(CREATE_URL, dict(
                     source_url=url, visibility='private', **extra))
-            self.assertNoFormErrors(res)
+            self.assertNoWorkflowErrors(res)
             job = ImportJob.objects.latest('created_at')
             self.assertEqual(value, getattr(job, field))
 
@@ -194,7 +205,55 @@ class ImageImportsViewTests(helpers.TestCase):
         for extra, message in cases:
             res = self.client.post(CREATE_URL, dict(
                 source_url=url, visibility='private', **extra))
-            self.assertFormErrors(res, 1)
+            self.assertWorkflowErrors(res, 1)
             self.assertContains(res, message)
         self.assertFalse(ImportJob.objects.exists())
         enqueue.assert_not_called()
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_every_create_image_field_reaches_the_job(self, enqueue):
+        kernel = self.images.first()
+        self.mock_image_list_detailed.side_effect = lambda request, filters: (
+            [kernel] if filters['disk_format'] == 'aki' else [], False, False)
+        form = {'source_url': 'https://images.example.org/'
+                              'noble-server-cloudimg-arm64.img',
+                'name': 'noble', 'description': 'Ubuntu 24.04',
+                'disk_format': 'qcow2', 'kernel': kernel.id,
+                'min_disk': 3, 'min_ram': 1024, 'visibility': 'shared',
+                'protected': 'on',
+                'metadata': 'hw_disk_bus=virtio\n\nhw_qemu_guest_agent=yes'}
+
+        with self.captureOnCommitCallbacks(execute=True):
+            res = self.client.post(CREATE_URL, form)
+
+        self.assertNoWorkflowErrors(res)
+        job = ImportJob.objects.get()
+        self.assertEqual(
+            ('noble', 'Ubuntu 24.04', 'qcow2', kernel.id, '', 3, 1024,
+             'shared', True, 'aarch64'),
+            (job.image_name, job.description, job.disk_format, job.kernel_id,
+             job.ramdisk_id, job.min_disk, job.min_ram, job.visibility,
+             job.protected, job.architecture))
+        self.assertEqual({'hw_disk_bus': 'virtio',
+                          'hw_qemu_guest_agent': 'yes'}, job.properties)
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_reserved_properties_are_refused(self, enqueue):
+        for line in ('owner=someone', 'os_glance_import_task=x',
+                     'locations=[]', 'os_hidden=true', 'no equals sign'):
+            res = self.client.post(CREATE_URL, {
+                'source_url': 'https://images.example.org/a.qcow2',
+                'visibility': 'private', 'metadata': line})
+            self.assertWorkflowErrors(res, 1)
+        self.assertFalse(ImportJob.objects.exists())
+
+    def test_kernel_and_ramdisk_are_hidden_without_such_images(self):
+        res = self.client.get(CREATE_URL)
+        fields = res.context['workflow'].get_step('details').action.fields
+        self.assertNotIn('kernel', fields)
+        self.assertNotIn('ramdisk', fields)
+
+    def test_operator_sets_the_default_format(self):
+        with self.settings(IMAGE_IMPORTER={'DEFAULT_DISK_FORMAT': 'raw'}):
+            res = self.client.get(CREATE_URL)
+        self.assertEqual('raw', details_field(res, 'disk_format').initial)

@@ -4,14 +4,14 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
-from horizon import forms
 from horizon import tables
 from horizon import views
+from horizon import workflows
 
-from image_importer.dashboards.project.image_imports import forms as \
-    import_forms
 from image_importer.dashboards.project.image_imports import tables as \
     import_tables
+from image_importer.dashboards.project.image_imports import workflows as \
+    import_workflows
 from image_importer import failures
 from image_importer import jobs
 
@@ -24,14 +24,8 @@ class IndexView(tables.DataTableView):
         return self.table_class.scope(self.request)
 
 
-class CreateView(forms.ModalFormView):
-    form_class = import_forms.ImportImageForm
-    form_id = 'import_image_form'
-    modal_id = 'import_image_modal'
-    submit_label = _('Import Image')
-    submit_url = reverse_lazy('horizon:project:image_imports:create')
-    template_name = 'project/image_imports/create.html'
-    success_url = reverse_lazy('horizon:project:image_imports:index')
+class CreateView(workflows.WorkflowView):
+    workflow_class = import_workflows.ImportImage
     page_title = _('Import Image')
 
     def get_initial(self):

@@ -1,0 +1,267 @@
+"""The Import Image workflow: Source, Details (everything Create Image
+asks) and Metadata, in a modal."""
+
+from django.conf import settings
+from django.core import validators
+from django.forms import ValidationError
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from horizon import exceptions
+from horizon import forms
+from horizon import workflows
+from openstack_dashboard import api
+from openstack_dashboard import policy
+
+from image_importer import conf
+from image_importer import failures
+from image_importer import jobs
+from image_importer.engine import checksum
+from image_importer.engine import disk
+from image_importer.engine.errors import ImportFailure
+from image_importer.engine import fetch
+from image_importer.engine import suggest
+
+VISIBILITY_CHOICES = (
+    ('private', pgettext_lazy('Visibility of an Image', 'Private')),
+    ('shared', pgettext_lazy('Visibility of an Image', 'Shared')),
+    ('community', pgettext_lazy('Visibility of an Image', 'Community')),
+    ('public', pgettext_lazy('Visibility of an Image', 'Public')),
+)
+# Glance's own fields, and properties that would change an image's owner,
+# location or visibility: never set from the Metadata step.
+RESERVED_PROPERTIES = {
+    'id', 'name', 'status', 'owner', 'visibility', 'os_hidden', 'protected',
+    'disk_format', 'container_format', 'min_disk', 'min_ram', 'size',
+    'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'tags',
+    'created_at', 'updated_at', 'deleted', 'deleted_at', 'locations',
+    'location', 'direct_url', 'file', 'schema', 'self', 'stores',
+    'description', 'architecture', 'kernel_id', 'ramdisk_id',
+}
+
+
+def disk_format_choices():
+    """Automatic, then the formats Horizon offers that a job can produce."""
+    producible = set(disk.WRITABLE) | {'iso'}
+    return [('', _('Automatic (keep the format detected in the file)'))] + [
+        (value, label) for value, label
+        in settings.OPENSTACK_IMAGE_BACKEND['image_formats']
+        if value in producible]
+
+
+def check_url(value):
+    url = value.strip()
+    schemes = list(conf.get('ALLOWED_SCHEMES'))
+    try:
+        validators.URLValidator(schemes=schemes)(url)
+    except ValidationError:
+        raise ValidationError(
+            _('Enter a full URL starting with %s, for example '
+              'https://cloud-images.example.org/image.qcow2.')
+            % ' or '.join('%s://' % s for s in schemes))
+    return url
+
+
+class SourceAction(workflows.Action):
+    source_url = forms.CharField(
+        label=_('Source URL'), max_length=2048,
+        help_text=_('An http:// or https:// address of the image file. '
+                    'It is downloaded by the cloud, not by your browser: '
+                    'you can close this page once the import is queued.'))
+    expected_checksum = forms.CharField(
+        label=_('Expected Checksum'), max_length=255, required=False,
+        help_text=_('Optional. The image is refused unless its checksum '
+                    'matches: md5, sha1, sha224, sha256, sha384 or sha512, '
+                    'as hex, optionally written sha256:HEX.'))
+    checksum_url = forms.CharField(
+        label=_('Checksum File URL'), max_length=2048, required=False,
+        help_text=_('Optional, instead of a checksum: the URL of a '
+                    'checksum file such as SHA256SUMS; the line for the '
+                    'image\'s file name is used.'))
+
+    class Meta:
+        name = _('Source')
+        slug = 'source'
+        help_text = _('Where the image comes from, and how to check it. '
+                      'The format is found from the file\'s content; '
+                      'gzip, xz, bzip2 and zstd files, OVAs and tar '
+                      'archives with one disk are unpacked.')
+
+    def clean_source_url(self):
+        return check_url(self.cleaned_data['source_url'])
+
+    def clean_checksum_url(self):
+        value = self.cleaned_data['checksum_url']
+        if not value:
+            return ''
+        url = check_url(value)
+        if fetch.split_credentials(url)[1] is not None:
+            raise ValidationError(_('Put a user name and password only in '
+                                    'the source URL.'))
+        return url
+
+    def clean_expected_checksum(self):
+        value = self.cleaned_data['expected_checksum'].strip()
+        if value:
+            try:
+                checksum.parse_expected(value)
+            except ImportFailure as exc:
+                raise ValidationError(failures.describe(exc.code,
+                                                        exc.params))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if data.get('expected_checksum') and data.get('checksum_url'):
+            self.add_error('checksum_url', _('Give either a checksum or a '
+                                             'checksum file URL, not both.'))
+        return data
+
+
+class SourceStep(workflows.Step):
+    action_class = SourceAction
+    contributes = ('source_url', 'expected_checksum', 'checksum_url')
+
+
+class DetailsAction(workflows.Action):
+    name = forms.CharField(
+        label=_('Image Name'), max_length=255, required=False,
+        help_text=_('Leave empty to use the file name from the URL.'))
+    description = forms.CharField(
+        label=_('Description'), max_length=255, required=False,
+        widget=forms.Textarea(attrs={'rows': 3}))
+    disk_format = forms.ThemableChoiceField(
+        label=_('Format in Glance'), required=False,
+        help_text=_('Automatic keeps the format found in the file. Another '
+                    'choice converts it: raw for Ceph-backed clouds, qcow2 '
+                    'for file stores.'))
+    kernel = forms.ThemableChoiceField(label=_('Kernel'), required=False)
+    ramdisk = forms.ThemableChoiceField(label=_('Ramdisk'), required=False)
+    architecture = forms.CharField(
+        label=_('Architecture'), max_length=255, required=False,
+        help_text=_('CPU architecture of the image, e.g. x86_64. Suggested '
+                    'from the file name when left empty.'))
+    min_disk = forms.IntegerField(
+        label=_('Minimum Disk (GB)'), min_value=0, required=False,
+        help_text=_('The minimum disk size required to boot the image. '
+                    'If unspecified, this value defaults to 0 (no minimum).'))
+    min_ram = forms.IntegerField(
+        label=_('Minimum RAM (MB)'), min_value=0, required=False,
+        help_text=_('The minimum memory size required to boot the image. '
+                    'If unspecified, this value defaults to 0 (no minimum).'))
+    visibility = forms.ThemableChoiceField(label=_('Visibility'))
+    protected = forms.BooleanField(
+        label=_('Protected'), required=False,
+        help_text=_('Prevent the deletion of the image.'))
+
+    class Meta:
+        name = _('Details')
+        slug = 'details'
+        help_text = _('The fields of the image in Glance, as in Create '
+                      'Image.')
+
+    def __init__(self, request, context, *args, **kwargs):
+        super().__init__(request, context, *args, **kwargs)
+        self.fields['disk_format'].choices = disk_format_choices()
+        self.fields['disk_format'].initial = conf.get('DEFAULT_DISK_FORMAT')
+        choices = list(VISIBILITY_CHOICES)
+        if not policy.check((('image', 'publicize_image'),), request):
+            choices = [c for c in choices if c[0] != 'public']
+        self.fields['visibility'].choices = choices
+        default = settings.CREATE_IMAGE_DEFAULTS.get('image_visibility')
+        self.fields['visibility'].initial = (
+            default if default in dict(choices) else 'private')
+        for field, disk_format in (('kernel', 'aki'), ('ramdisk', 'ari')):
+            self._offer_images(field, disk_format)
+
+    def _offer_images(self, field, disk_format):
+        """Kernel and ramdisk choices, shown only where such images exist
+        (as in Create Image)."""
+        try:
+            found = api.glance.image_list_detailed(
+                self.request, filters={'disk_format': disk_format})[0]
+        except Exception:
+            found = []
+            exceptions.handle(self.request,
+                              _('Unable to retrieve image list.'))
+        if found:
+            self.fields[field].choices = [('', _('Choose an image'))] + [
+                (image.id, image.name or image.id) for image in found]
+        else:
+            del self.fields[field]
+
+    def clean(self):
+        data = super().clean()
+        url = self.data.get('source_url', '')
+        if not data.get('name'):
+            data['name'] = jobs.name_from_url(url)
+            if not data['name']:
+                self.add_error('name', _('The URL has no file name; enter '
+                                         'a name for the image.'))
+        if not data.get('architecture'):
+            data['architecture'] = suggest.suggest(
+                jobs.name_from_url(url)).get('architecture', '')
+        return data
+
+
+class DetailsStep(workflows.Step):
+    action_class = DetailsAction
+    contributes = ('name', 'description', 'disk_format', 'kernel',
+                   'ramdisk', 'architecture', 'min_disk', 'min_ram',
+                   'visibility', 'protected')
+
+
+class MetadataAction(workflows.Action):
+    metadata = forms.CharField(
+        label=_('Custom Properties'), required=False,
+        widget=forms.Textarea(attrs={'rows': 6,
+                                     'placeholder': 'hw_disk_bus=virtio'}),
+        help_text=_('One key=value per line, e.g. os_distro=ubuntu.'))
+
+    class Meta:
+        name = _('Metadata')
+        slug = 'metadata'
+        help_text = _('Custom properties of the image. Properties Glance '
+                      'reserves, or that would change the image\'s owner, '
+                      'location or visibility, are refused.')
+
+    def clean_metadata(self):
+        properties = {}
+        for number, line in enumerate(
+                self.cleaned_data['metadata'].splitlines(), 1):
+            if not line.strip():
+                continue
+            key, sep, value = line.partition('=')
+            key = key.strip()
+            if not sep or not key:
+                raise ValidationError(
+                    _('Line %d is not key=value.') % number)
+            if key in RESERVED_PROPERTIES or key.startswith('os_glance'):
+                raise ValidationError(
+                    _('"%s" is set by the Image service or by the other '
+                      'steps and cannot be a custom property.') % key)
+            properties[key] = value.strip()
+        return properties
+
+
+class MetadataStep(workflows.Step):
+    action_class = MetadataAction
+    contributes = ('metadata',)
+
+
+class ImportImage(workflows.Workflow):
+    slug = 'import_image'
+    name = _('Import Image')
+    finalize_button_name = _('Import Image')
+    success_message = _('Import of "%s" queued. You can close this page; '
+                        'it goes on in the background.')
+    failure_message = _('Unable to queue the import of "%s".')
+    success_url = 'horizon:project:image_imports:index'
+    default_steps = (SourceStep, DetailsStep, MetadataStep)
+
+    def format_status_message(self, message):
+        return message % self.context.get('name', '')
+
+    def handle(self, request, context):
+        jobs.submit(request, context)
+        return True
