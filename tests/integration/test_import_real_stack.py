@@ -41,6 +41,25 @@ def glance_raw_bytes(glance, image, tmp_path):
     return images.to_raw_bytes(path, image.disk_format)
 
 
+def run_to_active(job):
+    """Run the job as the worker does; it must end active."""
+    runner.run_job(job.pk)
+    job.refresh_from_db()
+    assert job.state == ImportJob.ACTIVE, failures.describe(
+        job.error_code, job.error_params)
+    return job
+
+
+def assert_image_holds(glance, job, original, tmp_path):
+    """The job's Glance image is active and its data, as raw, equals
+    ``original``; then it is deleted."""
+    image = glance.images.get(job.image_id)
+    assert image.status == 'active'
+    assert glance_raw_bytes(glance, image, tmp_path) == original
+    glance.images.delete(image.id)
+    return image
+
+
 def images_named(glance, name):
     return [i for i in glance.images.list() if i.name == name]
 
@@ -60,13 +79,8 @@ def test_qcow2_import_ends_active_with_identical_bytes(
                  architecture='x86_64',
                  properties={'hw_disk_bus': 'virtio'})
 
-    runner.run_job(job.pk)
-
-    job.refresh_from_db()
-    assert job.state == ImportJob.ACTIVE, failures.describe(
-        job.error_code, job.error_params)
-    image = demo_glance.images.get(job.image_id)
-    assert image.status == 'active'
+    run_to_active(job)
+    image = assert_image_holds(demo_glance, job, original, tmp_path)
     assert image.disk_format == expected_format
     assert image.container_format == 'bare'
     assert (image.min_disk, image.min_ram) == (1, 64)
@@ -75,10 +89,8 @@ def test_qcow2_import_ends_active_with_identical_bytes(
     assert image.visibility == 'private'
     assert job.source_format == 'qcow2'
     assert job.virtual_size == len(original)
-    assert glance_raw_bytes(demo_glance, image, tmp_path) == original
     assert job.auth_token == ''
     assert os.listdir(importer_settings['WORK_DIR']) == []
-    demo_glance.images.delete(image.id)
 
 
 def test_404_fails_with_the_status_and_leaves_no_image(
@@ -141,19 +153,13 @@ def test_compressed_image_with_checksum_file_ends_active_verified(
                  checksum_url=sample_server.url('SHA256SUMS'),
                  disk_format='raw')
 
-    runner.run_job(job.pk)
-
-    job.refresh_from_db()
-    assert job.state == ImportJob.ACTIVE, failures.describe(
-        job.error_code, job.error_params)
+    run_to_active(job)
     assert (job.compression, job.source_format, job.disk_format) == (
         'xz', 'qcow2', 'raw')
     assert job.checksum_verified == 'sha256'
     assert job.checksums['sha256'] == digest
-    image = demo_glance.images.get(job.image_id)
-    assert glance_raw_bytes(demo_glance, image, tmp_path) == original
+    assert_image_holds(demo_glance, job, original, tmp_path)
     assert os.listdir(importer_settings['WORK_DIR']) == []
-    demo_glance.images.delete(image.id)
 
 
 def test_checksum_mismatch_fails_before_anything_reaches_glance(
@@ -182,16 +188,10 @@ def test_tar_xz_with_raw_disk_ends_active(
         tar.add(raw, arcname='disk.raw')
     job = submit(demo_session, stack, sample_server.url('appliance.tar.xz'))
 
-    runner.run_job(job.pk)
-
-    job.refresh_from_db()
-    assert job.state == ImportJob.ACTIVE, failures.describe(
-        job.error_code, job.error_params)
+    run_to_active(job)
     assert (job.compression, job.archive_member, job.disk_format) == (
         'xz', 'disk.raw', 'raw')
-    image = demo_glance.images.get(job.image_id)
-    assert glance_raw_bytes(demo_glance, image, tmp_path) == original
-    demo_glance.images.delete(image.id)
+    assert_image_holds(demo_glance, job, original, tmp_path)
 
 
 OVF = '''<?xml version="1.0" encoding="UTF-8"?>
@@ -226,16 +226,10 @@ def test_ova_with_stream_optimized_vmdk_converts_to_raw(
     job = submit(demo_session, stack, sample_server.url('appliance.ova'),
                  disk_format='raw')
 
-    runner.run_job(job.pk)
-
-    job.refresh_from_db()
-    assert job.state == ImportJob.ACTIVE, failures.describe(
-        job.error_code, job.error_params)
+    run_to_active(job)
     assert (job.archive_member, job.source_format, job.disk_format) == (
         'appliance-disk1.vmdk', 'vmdk', 'raw')
-    image = demo_glance.images.get(job.image_id)
-    assert glance_raw_bytes(demo_glance, image, tmp_path) == original
-    demo_glance.images.delete(image.id)
+    assert_image_holds(demo_glance, job, original, tmp_path)
 
 
 def test_asking_iso_from_a_qcow2_explains_the_mistake(
