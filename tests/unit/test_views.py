@@ -257,3 +257,37 @@ class ImageImportsViewTests(helpers.TestCase):
         with self.settings(IMAGE_IMPORTER={'DEFAULT_DISK_FORMAT': 'raw'}):
             res = self.client.get(CREATE_URL)
         self.assertEqual('raw', details_field(res, 'disk_format').initial)
+
+    def test_index_pages_through_many_jobs_newest_first(self):
+        made = [make_job(self.tenant.id, image_name='job-%03d' % n)
+                for n in range(45)]
+        newest_first = [job.pk for job in reversed(made)]
+
+        seen = []
+        res = self.client.get(INDEX_URL)
+        while True:
+            table = res.context['table']
+            seen += [job.pk for job in table.data]
+            if not table.has_more_data():
+                break
+            res = self.client.get(INDEX_URL + '?' +
+                                  table.get_pagination_string())
+        self.assertEqual(newest_first, seen)
+
+        back = res.context['table'].get_prev_pagination_string()
+        res = self.client.get(INDEX_URL + '?' + back)
+        self.assertEqual(newest_first[20:40],
+                         [job.pk for job in res.context['table'].data])
+
+    def test_index_filters_by_name_and_status(self):
+        make_job(self.tenant.id, image_name='ubuntu-noble')
+        make_job(self.tenant.id, image_name='debian-trixie',
+                 state=ImportJob.FAILED)
+        for field, value, expected in (('name', 'noble', 'ubuntu-noble'),
+                                       ('state', 'failed', 'debian-trixie'),
+                                       ('state', 'Failed', 'debian-trixie')):
+            res = self.client.post(INDEX_URL, {
+                'image_imports__filter__q': value,
+                'image_imports__filter__q_field': field}, follow=True)
+            names = [job.image_name for job in res.context['table'].data]
+            self.assertEqual([expected], names, (field, value))

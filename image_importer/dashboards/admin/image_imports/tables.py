@@ -28,7 +28,8 @@ class AdminImportJobsTable(project_tables.ImportJobsTable):
                    'disk_format', 'size', 'created')
         status_columns = ['state']
         row_class = project_tables.UpdateRow
-        table_actions = (project_tables.CancelImport,
+        table_actions = (project_tables.ImportFilterAction,
+                         project_tables.CancelImport,
                          project_tables.DeleteJob)
         row_actions = (project_tables.GoToImage, project_tables.CancelImport,
                        project_tables.DeleteJob,

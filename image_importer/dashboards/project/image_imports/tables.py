@@ -130,6 +130,12 @@ class GoToImage(tables.LinkAction):
         return image_url(job)
 
 
+class ImportFilterAction(tables.FilterAction):
+    filter_type = 'server'
+    filter_choices = (('name', _('Name ='), True),
+                      ('state', _('Status ='), True))
+
+
 class UpdateRow(tables.Row):
     ajax = True
 
@@ -233,6 +239,7 @@ class ImportJobsTable(tables.DataTable):
         verbose_name = _('Image Imports')
         status_columns = ['state']
         row_class = UpdateRow
-        table_actions = (ImportImage, CancelImport, DeleteJob)
+        table_actions = (ImportFilterAction, ImportImage, CancelImport,
+                         DeleteJob)
         row_actions = (GoToImage, RetryImport, CancelImport, DeleteJob,
                        DeleteJobAndImage)

@@ -1,10 +1,12 @@
 import datetime
 
+from django.db.models import Q
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from horizon import tables
+from horizon.utils import functions as utils_functions
 from horizon import views
 from horizon import workflows
 
@@ -14,14 +16,56 @@ from image_importer.dashboards.project.image_imports import workflows as \
     import_workflows
 from image_importer import failures
 from image_importer import jobs
+from image_importer.models import ImportJob
 
 
 class IndexView(tables.DataTableView):
+    """Newest first, a page at a time (keyset pagination on created_at,
+    so it holds with thousands of jobs), filtered by name or status."""
+
     table_class = import_tables.ImportJobsTable
     page_title = _('Image Imports')
+    _more = _prev = False
+
+    def has_more_data(self, table):
+        return self._more
+
+    def has_prev_data(self, table):
+        return self._prev
+
+    def _filtered(self, queryset):
+        info = self.get_server_filter_info(self.request) or {}
+        value = (info.get('value') or '').strip()
+        if not value:
+            return queryset
+        if info.get('field') == 'state':
+            states = [code for code, label in ImportJob.STATE_CHOICES
+                      if value.lower() in (code, str(label).lower())]
+            return queryset.filter(state__in=states)
+        return queryset.filter(image_name__icontains=value)
 
     def get_data(self):
-        return self.table_class.scope(self.request)
+        meta = self.table_class._meta
+        size = utils_functions.get_page_size(self.request)
+        jobs_qs = self._filtered(self.table_class.scope(self.request))
+        marker = self.request.GET.get(meta.pagination_param)
+        prev_marker = self.request.GET.get(meta.prev_pagination_param)
+        anchor = jobs_qs.filter(pk=marker or prev_marker).first() if (
+            marker or prev_marker) else None
+        if anchor and prev_marker:
+            newer = (Q(created_at__gt=anchor.created_at) |
+                     Q(created_at=anchor.created_at, pk__gt=anchor.pk))
+            page = list(jobs_qs.filter(newer).order_by(
+                'created_at', 'pk')[:size + 1])
+            self._prev, self._more = len(page) > size, True
+            return list(reversed(page[:size]))
+        if anchor:
+            jobs_qs = jobs_qs.filter(
+                Q(created_at__lt=anchor.created_at) |
+                Q(created_at=anchor.created_at, pk__lt=anchor.pk))
+        page = list(jobs_qs.order_by('-created_at', '-pk')[:size + 1])
+        self._more, self._prev = len(page) > size, anchor is not None
+        return page[:size]
 
 
 class CreateView(workflows.WorkflowView):
