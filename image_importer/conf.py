@@ -54,3 +54,18 @@ DEFAULTS = {
 
 def get(name):
     return getattr(settings, 'IMAGE_IMPORTER', {}).get(name, DEFAULTS[name])
+
+
+def url_policy(**overrides):
+    """The operator's URL policy (engine.fetch.UrlPolicy)."""
+    from image_importer.engine import fetch
+
+    values = dict(
+        schemes=tuple(get('ALLOWED_SCHEMES')),
+        ports=tuple(get('ALLOWED_PORTS')),
+        allow=tuple(get('URL_ALLOWLIST')),
+        ca_bundle=get('CA_BUNDLE'),
+        connect_timeout=float(get('CONNECT_TIMEOUT')),
+        read_timeout=float(get('READ_TIMEOUT')))
+    values.update(overrides)
+    return fetch.UrlPolicy(**values)

@@ -65,16 +65,6 @@ class JobReporter:
                     self.job.bytes_total, self.lease, image_id=image_id)
 
 
-def url_policy():
-    return fetch.UrlPolicy(
-        schemes=tuple(conf.get('ALLOWED_SCHEMES')),
-        ports=tuple(conf.get('ALLOWED_PORTS')),
-        allow=tuple(conf.get('URL_ALLOWLIST')),
-        ca_bundle=conf.get('CA_BUNDLE'),
-        connect_timeout=float(conf.get('CONNECT_TIMEOUT')),
-        read_timeout=float(conf.get('READ_TIMEOUT')))
-
-
 def _glance_verify():
     cacert = getattr(settings, 'OPENSTACK_SSL_CACERT', None)
     if getattr(settings, 'OPENSTACK_SSL_NO_VERIFY', False):
@@ -109,7 +99,7 @@ def build_request(job):
     return pipeline.ImportRequest(
         url=job.source_url,
         credentials=crypto.decrypt(job.source_credentials),
-        fetcher=fetch.Fetcher(url_policy()),
+        fetcher=fetch.Fetcher(conf.url_policy()),
         glance_client=client,
         image_meta=image_meta(job),
         disk_format=job.disk_format or None,

@@ -182,8 +182,9 @@ class Fetcher:
         return urllib3.HTTPConnectionPool(address, port, timeout=timeout,
                                           retries=False)
 
-    def open(self, url, credentials=None, headers=None, expect=(200,)):
-        """GET ``url``, following checked redirects.
+    def open(self, url, credentials=None, headers=None, expect=(200,),
+             method='GET'):
+        """GET (or HEAD) ``url``, following checked redirects.
 
         Returns ``(response, final_url)``; the response streams its body.
         A status outside ``expect`` (after redirects) is an ImportFailure.
@@ -209,7 +210,7 @@ class Fetcher:
                       parts.path, address)
             try:
                 response = self._pool(scheme, host, address, port).urlopen(
-                    'GET', path, headers=request_headers, redirect=False,
+                    method, path, headers=request_headers, redirect=False,
                     preload_content=False, decode_content=False,
                     assert_same_host=False)
             except urllib3.exceptions.SSLError as exc:
@@ -240,6 +241,42 @@ class Fetcher:
             return b''.join(iter(lambda: download.read(CHUNK_SIZE), b''))
         finally:
             download.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """What a server says of a URL without sending the file."""
+
+    url: str                  # after redirects
+    size: int | None
+    content_type: str
+    file_name: str
+    resumable: bool
+
+
+def probe(fetcher, url, credentials=None):
+    """HEAD ``url`` under the fetcher's policy."""
+    response, final = fetcher.open(url, credentials, method='HEAD')
+    response.release_conn()
+    headers = response.headers
+    name = _disposition_name(headers.get('Content-Disposition', ''))
+    if not name:
+        name = urllib.parse.unquote(
+            urllib.parse.urlsplit(final).path.rsplit('/', 1)[-1])
+    return Probe(url=_redacted(final), size=_length(response),
+                 content_type=headers.get('Content-Type', ''),
+                 file_name=name[:255],
+                 resumable=(headers.get('Accept-Ranges', '').lower() ==
+                            'bytes'))
+
+
+def _disposition_name(value):
+    """The file name of a Content-Disposition header, without any path."""
+    for part in value.split(';'):
+        key, _sep, name = part.strip().partition('=')
+        if key.lower() == 'filename' and name:
+            return name.strip('"').replace('\\', '/').rsplit('/', 1)[-1]
+    return ''
 
 
 def _reason(exc):

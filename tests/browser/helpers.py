@@ -5,12 +5,16 @@ from pathlib import Path
 ARTIFACTS = Path(__file__).resolve().parents[2] / 'artifacts' / 'browser'
 
 
-def submit_import(page, url, screenshot=None):
-    """Open the Import Image workflow, enter ``url`` and submit it; return
-    the job's row."""
+def submit_import(page, url, screenshot=None, check=False):
+    """Open the Import Image workflow, enter ``url`` (and press Check URL
+    if asked) and submit it; return the job's row."""
     page.click('#image_imports__action_create')
     page.wait_for_selector('#id_source_url')
     page.fill('#id_source_url', url)
+    if check:
+        page.click('#check_source_url')
+        page.locator('#source_url_check', has_text='resumable').wait_for()
+        assert page.input_value('#id_name') == url.rsplit('/', 1)[-1]
     if screenshot:
         page.screenshot(path=str(ARTIFACTS / screenshot))
     page.click('.modal-footer .btn-primary')

@@ -17,7 +17,7 @@ def test_import_reaches_active_without_reloading(horizon, samples, page):
     login(page, horizon, 'demo', 'demo')
 
     row = submit_import(page, samples.url('browser-disk.qcow2'),
-                        screenshot='import-workflow.png')
+                        screenshot='import-workflow.png', check=True)
     # A marker set now survives only if the page is never reloaded.
     page.evaluate('window.__noReload = true')
     status = status_cell(row)

@@ -7,10 +7,12 @@ from django.urls import reverse
 from openstack_dashboard.test import helpers
 
 from image_importer import crypto
+from image_importer.engine import fetch
 from image_importer.models import ImportJob
 
 INDEX_URL = reverse('horizon:project:image_imports:index')
 CREATE_URL = reverse('horizon:project:image_imports:create')
+CHECK_URL = reverse('horizon:project:image_imports:check')
 
 
 def make_job(project_id, **fields):
@@ -291,3 +293,48 @@ class ImageImportsViewTests(helpers.TestCase):
                 'image_imports__filter__q_field': field}, follow=True)
             names = [job.image_name for job in res.context['table'].data]
             self.assertEqual([expected], names, (field, value))
+
+
+class CheckURLTests(helpers.TestCase):
+    """The Source step's Check URL. Horizon's test case refuses real HTTP
+    calls, so the probe is mocked here; engine/test_fetch.py runs it
+    against a real server."""
+
+    def check(self, url):
+        return self.client.get(CHECK_URL, {'url': url})
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_check_reports_the_file_and_suggestions(self, probe):
+        probe.return_value = fetch.Probe(
+            url='https://images.example.org/jammy-server-cloudimg-amd64.img',
+            size=4096, content_type='application/octet-stream',
+            file_name='jammy-server-cloudimg-amd64.img', resumable=True)
+
+        with self.settings(IMAGE_IMPORTER={'URL_ALLOWLIST': ['10.0.0.0/8']}):
+            res = self.check('https://bob:pw@images.example.org/'
+                             'jammy-server-cloudimg-amd64.img')
+
+        self.assertEqual(200, res.status_code)
+        found = res.json()
+        self.assertEqual(('jammy-server-cloudimg-amd64.img', 4096, True),
+                         (found['file_name'], found['size'],
+                          found['resumable']))
+        self.assertEqual({'architecture': 'x86_64', 'os_distro': 'ubuntu',
+                          'os_version': '22.04'}, found['suggestions'])
+        fetcher, url, credentials = probe.call_args[0]
+        self.assertEqual(('https://images.example.org/jammy-server-cloudimg'
+                          '-amd64.img', 'bob:pw'), (url, credentials))
+        self.assertEqual((5, ('10.0.0.0/8',)),
+                         (fetcher.policy.connect_timeout,
+                          fetcher.policy.allow))
+
+    def test_check_refuses_internal_addresses_like_the_worker(self):
+        res = self.check('http://169.254.169.254/latest/meta-data/')
+
+        self.assertEqual(400, res.status_code)
+        self.assertIn('does not download from', res.json()['error'])
+
+    def test_check_names_a_bad_url(self):
+        res = self.check('not a url')
+        self.assertEqual(400, res.status_code)
+        self.assertIn('Enter a full URL', res.json()['error'])

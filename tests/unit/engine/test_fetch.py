@@ -292,3 +292,21 @@ def test_split_credentials_removes_userinfo():
         'https://h.example:8443/a', 'bob:p@ss')
     assert fetch.split_credentials('https://h.example/a') == (
         'https://h.example/a', None)
+
+
+def test_probe_reads_headers_without_the_body(server):
+    server.faults['/go.img'] = Fault(redirect='/image.img')
+
+    found = fetch.probe(allowing(server), server.url('go.img'))
+
+    assert (found.size, found.file_name, found.resumable) == (
+        SIZE, 'image.img', True)
+    assert found.url.endswith('/image.img')
+    assert [m for m, _p, _r in server.requests] == ['HEAD', 'HEAD']
+
+
+def test_probe_follows_the_same_address_rules(no_connections):
+    with pytest.raises(ImportFailure) as exc:
+        fetch.probe(fetch.Fetcher(fetch.UrlPolicy()),
+                    'http://169.254.169.254/latest/meta-data/')
+    assert exc.value.code == 'address_not_allowed'

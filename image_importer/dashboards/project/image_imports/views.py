@@ -1,9 +1,12 @@
 import datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django import http
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
+from django.views import generic
 
 from horizon import tables
 from horizon.utils import functions as utils_functions
@@ -14,9 +17,15 @@ from image_importer.dashboards.project.image_imports import tables as \
     import_tables
 from image_importer.dashboards.project.image_imports import workflows as \
     import_workflows
+from image_importer import conf
 from image_importer import failures
 from image_importer import jobs
+from image_importer.engine.errors import ImportFailure
+from image_importer.engine import fetch
+from image_importer.engine import suggest
 from image_importer.models import ImportJob
+
+CHECK_TIMEOUT = 5
 
 
 class IndexView(tables.DataTableView):
@@ -66,6 +75,36 @@ class IndexView(tables.DataTableView):
         page = list(jobs_qs.order_by('-created_at', '-pk')[:size + 1])
         self._more, self._prev = len(page) > size, anchor is not None
         return page[:size]
+
+
+class CheckURLView(generic.View):
+    """The Source step's "Check URL": what the server says of the file
+    (a HEAD under the same URL rules as the worker, short timeouts), and
+    suggestions from its name. Nothing is downloaded."""
+
+    def get(self, request):
+        try:
+            url = import_workflows.check_url(request.GET.get('url', ''))
+        except ValidationError as exc:
+            return http.JsonResponse({'error': ' '.join(exc.messages)},
+                                     status=400)
+        url, credentials = fetch.split_credentials(url)
+        policy = conf.url_policy(connect_timeout=CHECK_TIMEOUT,
+                                 read_timeout=CHECK_TIMEOUT)
+        try:
+            found = fetch.probe(fetch.Fetcher(policy), url, credentials)
+        except ImportFailure as exc:
+            return http.JsonResponse(
+                {'error': str(failures.describe(exc.code, exc.params))},
+                status=400)
+        return http.JsonResponse({
+            'file_name': found.file_name,
+            'size': found.size,
+            'size_h': filesizeformat(found.size) if found.size else '',
+            'content_type': found.content_type,
+            'resumable': found.resumable,
+            'suggestions': suggest.suggest(found.file_name),
+        })
 
 
 class CreateView(workflows.WorkflowView):

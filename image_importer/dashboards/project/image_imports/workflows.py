@@ -120,6 +120,7 @@ class SourceAction(workflows.Action):
 
 class SourceStep(workflows.Step):
     action_class = SourceAction
+    template_name = 'project/image_imports/_source_step.html'
     contributes = ('source_url', 'expected_checksum', 'checksum_url')
 
 
