@@ -1,5 +1,7 @@
 """A member imports an image in a real browser against the real stack."""
 
+import time
+
 import pytest
 
 from tests.browser.helpers import ARTIFACTS
@@ -12,8 +14,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.realstack]
 
 
 def test_import_reaches_active_without_reloading(horizon, samples, page):
+    # 32 MiB of random data at 4 MiB/s: about 8 s of visible download.
     images.make_qcow2(str(samples.root), 'browser-disk.qcow2',
-                      size=32 * 1024 * 1024)
+                      size=64 * 1024 * 1024)
     login(page, horizon, 'demo', 'demo')
 
     row = submit_import(page, samples.url('browser-disk.qcow2'),
@@ -22,8 +25,16 @@ def test_import_reaches_active_without_reloading(horizon, samples, page):
     page.evaluate('window.__noReload = true')
     status = status_cell(row)
     status.filter(has_text='Downloading').wait_for(timeout=30_000)
-    row.locator('.progress-bar').first.wait_for()
+    bar = row.locator('.progress-bar[aria-valuenow]').first
+    bar.wait_for()
+    first = int(bar.get_attribute('aria-valuenow'))
     page.screenshot(path=str(ARTIFACTS / 'import-downloading.png'))
+    # The bar moves with each row update, without a reload.
+    deadline = time.monotonic() + 30
+    while int(bar.get_attribute('aria-valuenow')) <= first:
+        assert time.monotonic() < deadline, 'the progress bar did not move'
+        time.sleep(0.2)
+    page.screenshot(path=str(ARTIFACTS / 'import-progress-moved.png'))
 
     status.filter(has_text='Active').wait_for(timeout=60_000)
 

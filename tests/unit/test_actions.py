@@ -157,3 +157,19 @@ class AdminPanelTests(helpers.BaseAdminViewTests):
         self.assertContains(page, 'project-a')
         self.assertEqual(ImportJob.CANCELLED,
                          ImportJob.objects.get(pk=job.pk).state)
+
+
+class LaunchActionTests(helpers.TestCase):
+
+    def test_active_job_offers_launch_instance_on_its_image(self):
+        make_job(self.tenant.id, state=ImportJob.ACTIVE, image_id='img-42')
+
+        res = self.client.get(INDEX_URL)
+
+        self.assertContains(res, 'Launch Instance')
+        self.assertContains(res, "imageId: &#x27;img-42&#x27;")
+
+    def test_running_job_offers_no_launch(self):
+        make_job(self.tenant.id, state=ImportJob.UPLOADING)
+        res = self.client.get(INDEX_URL)
+        self.assertNotContains(res, 'Launch Instance')

@@ -8,6 +8,7 @@ from django.utils.translation import pgettext_lazy
 
 from horizon import tables
 from horizon.utils import filters
+from openstack_dashboard.api import base as api_base
 from openstack_dashboard.utils import settings as setting_utils
 
 from image_importer import failures
@@ -130,6 +131,36 @@ class GoToImage(tables.LinkAction):
         return image_url(job)
 
 
+class LaunchInstance(tables.LinkAction):
+    """Opens Horizon's Launch Instance wizard on the imported image (as the
+    Images panel's Launch does)."""
+
+    name = 'launch'
+    verbose_name = _('Launch Instance')
+    url = 'horizon:project:image_imports:index'
+    classes = ('btn-launch',)
+    icon = 'cloud-upload'
+    ajax = False
+    policy_rules = (('compute', 'os_compute_api:servers:create'),)
+
+    def __init__(self, attrs=None, **kwargs):
+        kwargs['preempt'] = True
+        super().__init__(attrs, **kwargs)
+
+    def allowed(self, request, job=None):
+        return (job is not None and job.state == ImportJob.ACTIVE and
+                bool(job.image_id) and
+                api_base.is_service_enabled(request, 'compute'))
+
+    def get_link_url(self, job):
+        self.attrs.update({
+            'ng-controller': 'LaunchInstanceModalController as modal',
+            'ng-click': "modal.openLaunchInstanceWizard({successUrl: '%s', "
+                        "imageId: '%s'})" % (reverse(self.url), job.image_id),
+        })
+        return 'javascript:void(0);'
+
+
 class ImportFilterAction(tables.FilterAction):
     filter_type = 'server'
     filter_choices = (('name', _('Name ='), True),
@@ -241,5 +272,5 @@ class ImportJobsTable(tables.DataTable):
         row_class = UpdateRow
         table_actions = (ImportFilterAction, ImportImage, CancelImport,
                          DeleteJob)
-        row_actions = (GoToImage, RetryImport, CancelImport, DeleteJob,
-                       DeleteJobAndImage)
+        row_actions = (GoToImage, LaunchInstance, RetryImport, CancelImport,
+                       DeleteJob, DeleteJobAndImage)
