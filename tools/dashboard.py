@@ -73,7 +73,7 @@ class Dashboard:
     broker) for one state dir."""
 
     def __init__(self, venv, state_dir, keystone_url, port=8000,
-                 url_allowlist=(), importer=None):
+                 url_allowlist=(), importer=None, extra_settings=''):
         self.venv = Path(venv)
         self.state = Path(state_dir)
         self.keystone_url = keystone_url
@@ -85,6 +85,7 @@ class Dashboard:
             'URL_ALLOWLIST': list(url_allowlist),
         }
         self.importer.update(importer or {})
+        self.extra_settings = extra_settings
         self.procs = {}
 
     # -- setup --------------------------------------------------------------
@@ -140,7 +141,7 @@ class Dashboard:
             secret_key=secret.read_text(), keystone_url=self.keystone_url,
             static_root=str(static_root),
             database=str(self.state / 'horizon.sqlite3'),
-            importer=self.importer))
+            importer=self.importer) + self.extra_settings)
         self._manage('migrate', '--noinput')
         stamp = static_root / '.hii-built'
         marker_file = self.venv / '.hii-installed'

@@ -35,6 +35,20 @@ def horizon(stack, samples, tmp_path_factory):
         yield instance
 
 
+@pytest.fixture
+def material_horizon(stack, samples, tmp_path):
+    """A second Horizon whose default theme is Material (with DEBUG off
+    Horizon caches templates per process, so a theme cookie alone does
+    not switch them)."""
+    instance = dashboard.Dashboard(
+        sys.prefix, tmp_path, stack.keystone_url,
+        port=stack_tool.free_port(),
+        url_allowlist=['127.0.0.1:%d' % samples.port],
+        extra_settings="DEFAULT_THEME = 'material'\n")
+    with instance:
+        yield instance
+
+
 @pytest.fixture(scope='session')
 def browser():
     """Debian's Chromium; Playwright gives it a temporary profile and

@@ -97,3 +97,20 @@ def test_job_page_admin_view_and_other_project(horizon, samples, page,
     assert 'detail.qcow2' not in alt_page.content()
     alt_page.screenshot(path=str(ARTIFACTS / 'other-project.png'))
     other.close()
+
+
+def test_material_theme_shows_the_panel_and_workflow(material_horizon,
+                                                     samples, browser):
+    images.make_qcow2(str(samples.root), 'material.qcow2',
+                      size=8 * 1024 * 1024)
+    context = browser.new_context(viewport={'width': 1400, 'height': 900})
+    page = context.new_page()
+    login(page, material_horizon, 'demo', 'demo')
+    # The Material theme's own header template is in use.
+    assert page.locator('.md-hamburger-trigger').count() == 1
+
+    row = submit_import(page, samples.url('material.qcow2'),
+                        screenshot='material-workflow.png', check=True)
+    status_cell(row).filter(has_text='Active').wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / 'material-active.png'))
+    context.close()
