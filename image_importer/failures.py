@@ -128,6 +128,7 @@ MESSAGES = {
                          'copy.'),
     'ova_invalid': _('The OVA\'s OVF descriptor cannot be read '
                      '(%(detail)s).'),
+    'operator': _('The operator stopped this import: %(reason)s.'),
     'internal_error': _('The import failed because of an internal error. '
                         'Retry; if it fails again, tell the operator the '
                         'job id.'),
