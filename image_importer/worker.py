@@ -36,6 +36,12 @@ def celery_config():
         'broker_transport_options': options,
         'broker_connection_retry_on_startup': True,
         'task_ignore_result': True,
+        # A message only says "run job X" and is acknowledged when a worker
+        # takes it, so a multi-hour import is never cut by RabbitMQ's
+        # consumer_timeout or redelivered after Redis's visibility timeout.
+        # If the worker dies, the job's lease runs out and the sweeper
+        # queues it again: the job table, not the broker, is the truth.
+        'task_acks_late': False,
         'worker_prefetch_multiplier': 1,
         'worker_hijack_root_logger': False,
         'beat_schedule_filename': os.path.join(state_dir, 'beat-schedule'),

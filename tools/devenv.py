@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,15 @@ from tools.fileserver import FileServer  # noqa: E402
 
 # command -> Debian package
 SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'chromium': 'chromium',
-                   'xz': 'xz-utils', 'bzip2': 'bzip2', 'zstd': 'zstd'}
+                   'xz': 'xz-utils', 'bzip2': 'bzip2', 'zstd': 'zstd',
+                   'redis-server': 'redis-server',
+                   'rabbitmq-server': 'rabbitmq-server'}
+# The brokers the tests use on loopback: port -> how to start it.
+SERVICES = {
+    6379: ['redis-server', '--daemonize', 'yes', '--bind', '127.0.0.1',
+           '--port', '6379', '--save', '', '--appendonly', 'no'],
+    5672: ['rabbitmq-server', '-detached'],
+}
 REQUIREMENT_FILES = ('requirements.txt', 'test-requirements.txt')
 
 
@@ -48,6 +57,27 @@ def ensure_system_packages():
     subprocess.run(['apt-get', 'update', '-qq'], check=True, env=env)
     subprocess.run(['apt-get', 'install', '-y', '-qq', *missing], check=True,
                    env=env)
+
+
+def listening(port):
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(('127.0.0.1', port)) == 0
+
+
+def ensure_services(timeout=60):
+    """Start Redis and RabbitMQ on loopback if they are not running."""
+    for port, cmd in SERVICES.items():
+        if listening(port):
+            continue
+        say('starting %s' % cmd[0])
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not listening(port):
+            if time.monotonic() > deadline:
+                sys.exit('%s did not start listening on port %d'
+                         % (cmd[0], port))
+            time.sleep(0.5)
 
 
 def horizon_venv():
@@ -138,6 +168,7 @@ Press Ctrl-C to stop everything.
 
 def cmd_test(args):
     venv = prepare()
+    ensure_services()
     env = dict(os.environ, TMPDIR=tempfile.gettempdir())
     lint = subprocess.run([str(venv / 'bin' / 'flake8'), 'image_importer',
                            'enabled', 'tests', 'tools'], cwd=ROOT, env=env)

@@ -1,0 +1,76 @@
+"""The worker on the production brokers: RabbitMQ and Redis on loopback.
+
+The job is recorded and its message sent exactly as the dashboard does;
+the sweeper is told to wait ten minutes, so the job can only have run
+because the broker delivered its message.
+"""
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tools import dashboard
+from tools import images
+from tools import stack as stack_tool
+
+pytestmark = pytest.mark.realstack
+
+SUBMIT = '''
+import django, json, sys
+django.setup()
+from image_importer import crypto, tasks
+from image_importer.models import ImportJob
+args = json.loads(sys.argv[1])
+job = ImportJob.objects.create(
+    project_id=args['project'], user_id=args['user'], image_name='broker',
+    source_url=args['url'], glance_endpoint=args['glance'],
+    auth_token=crypto.encrypt(args['token']))
+tasks.enqueue(job.pk)
+print(job.pk.hex)
+'''
+
+
+def job_state(database, job_id):
+    with sqlite3.connect(database) as db:
+        row = db.execute('SELECT state, error_code FROM '
+                         'image_importer_importjob WHERE id = ?',
+                         (job_id,)).fetchone()
+    return row
+
+
+@pytest.mark.parametrize('broker', [
+    'amqp://guest:guest@127.0.0.1:5672//',
+    'redis://127.0.0.1:6379/15',
+])
+def test_job_runs_through_a_real_broker(stack, sample_server, tmp_path,
+                                        broker):
+    images.make_qcow2(str(sample_server.root), 'via-broker.qcow2')
+    instance = dashboard.Dashboard(
+        sys.prefix, tmp_path, stack.keystone_url,
+        port=stack_tool.free_port(),
+        url_allowlist=['127.0.0.1:%d' % sample_server.port],
+        importer={'BROKER_URL': broker, 'REQUEUE_AFTER': 600})
+    instance.prepare()
+    instance.start_worker()
+    try:
+        args = {'project': stack.project_ids['demo'],
+                'user': stack.user_ids['demo'],
+                'token': stack.token('demo'),
+                'glance': stack.glance_url,
+                'url': sample_server.url('via-broker.qcow2')}
+        job_id = subprocess.run(
+            [instance.python, '-c', SUBMIT, json.dumps(args)],
+            env=instance.env(), check=True, capture_output=True,
+            text=True).stdout.split()[-1]
+        database = str(tmp_path / 'horizon.sqlite3')
+        deadline = time.monotonic() + 90
+        while job_state(database, job_id)[0] not in ('active', 'failed'):
+            assert time.monotonic() < deadline, job_state(database, job_id)
+            time.sleep(0.5)
+        assert job_state(database, job_id) == ('active', '')
+    finally:
+        instance.stop()
