@@ -1,5 +1,7 @@
 """Settings for the view tests: Horizon's test settings plus this plugin."""
 
+import os
+
 from openstack_dashboard.test.settings import *  # noqa: F401,F403
 
 import openstack_dashboard.enabled
@@ -19,5 +21,13 @@ PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']
 IMAGE_IMPORTER = {
     'BROKER_URL': 'memory://',
 }
-DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3',
-                         'NAME': ':memory:'}}
+# The job store's tests also run on the production databases:
+# HII_TEST_DATABASE=postgresql or mysql (MariaDB), on loopback.
+DATABASES = {'default': {
+    'sqlite': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'},
+    'postgresql': {'ENGINE': 'django.db.backends.postgresql',
+                   'NAME': 'test', 'USER': 'postgres', 'HOST': '127.0.0.1'},
+    'mysql': {'ENGINE': 'django.db.backends.mysql', 'NAME': 'test',
+              'USER': 'root', 'HOST': '127.0.0.1',
+              'OPTIONS': {'charset': 'utf8mb4'}},
+}[os.environ.get('HII_TEST_DATABASE', 'sqlite')]}

@@ -29,7 +29,9 @@ from tools.fileserver import FileServer  # noqa: E402
 SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'chromium': 'chromium',
                    'xz': 'xz-utils', 'bzip2': 'bzip2', 'zstd': 'zstd',
                    'redis-server': 'redis-server',
-                   'rabbitmq-server': 'rabbitmq-server'}
+                   'rabbitmq-server': 'rabbitmq-server',
+                   # builds mysqlclient, the MariaDB driver
+                   'mariadb_config': 'libmariadb-dev'}
 # The brokers the tests use on loopback: port -> how to start it.
 SERVICES = {
     6379: ['redis-server', '--daemonize', 'yes', '--bind', '127.0.0.1',
@@ -37,6 +39,8 @@ SERVICES = {
     5672: ['rabbitmq-server', '-detached'],
 }
 REQUIREMENT_FILES = ('requirements.txt', 'test-requirements.txt')
+DATABASE_TESTS = ('tests/unit/test_models.py', 'tests/unit/test_runner.py',
+                  'tests/unit/test_command.py', 'tests/unit/test_actions.py')
 
 
 def say(text):
@@ -172,11 +176,19 @@ def cmd_test(args):
     env = dict(os.environ, TMPDIR=tempfile.gettempdir())
     lint = subprocess.run([str(venv / 'bin' / 'flake8'), 'image_importer',
                            'enabled', 'tests', 'tools'], cwd=ROOT, env=env)
-    result = subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pytest',
-                             *args.pytest_args], cwd=ROOT, env=env)
+    pytest = [str(venv / 'bin' / 'python'), '-m', 'pytest']
+    results = [subprocess.run(pytest + args.pytest_args, cwd=ROOT,
+                              env=env).returncode]
+    if not args.pytest_args:
+        # The job store's state machine again on PostgreSQL and MariaDB.
+        for database in ('postgresql', 'mysql'):
+            say('job store tests on %s' % database)
+            results.append(subprocess.run(
+                pytest + ['-q', *DATABASE_TESTS], cwd=ROOT,
+                env=dict(env, HII_TEST_DATABASE=database)).returncode)
     if lint.returncode:
         say('flake8 found style problems (above)')
-    return result.returncode or lint.returncode
+    return next((code for code in results if code), lint.returncode)
 
 
 def main(argv=None):

@@ -1,8 +1,10 @@
 """The job state machine: one transition table, conditional updates."""
 
 import datetime
+import threading
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from image_importer.models import ImportJob
@@ -105,3 +107,28 @@ def test_requeue_only_from_the_same_lease():
     assert (stored.state, stored.lease_owner) == (ImportJob.QUEUED, '')
     assert stored.lease_expires is None
     assert timezone.now() - stored.updated_at < datetime.timedelta(seconds=5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claim_is_exclusive_under_concurrency():
+    job = new_job()
+    barrier = threading.Barrier(6)
+    winners = []
+
+    def worker(name):
+        barrier.wait()
+        try:
+            if ImportJob.claim(job.pk, name, 300) is not None:
+                winners.append(name)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=('w%d' % n,))
+               for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(winners) == 1
+    assert ImportJob.objects.get(pk=job.pk).lease_owner == winners[0]
