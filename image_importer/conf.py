@@ -19,6 +19,9 @@ DEFAULTS = {
     'ALLOWED_PORTS': (80, 443),
     'URL_ALLOWLIST': (),
     'CA_BUNDLE': None,
+    # Outgoing proxy for downloads (http://host:port); environment proxy
+    # variables are never used.
+    'PROXY_URL': None,
     'CONNECT_TIMEOUT': 10,
     'READ_TIMEOUT': 60,
     'MAX_IMAGE_SIZE': 64 * 1024 ** 3,
@@ -65,6 +68,7 @@ def url_policy(**overrides):
         ports=tuple(get('ALLOWED_PORTS')),
         allow=tuple(get('URL_ALLOWLIST')),
         ca_bundle=get('CA_BUNDLE'),
+        proxy=get('PROXY_URL'),
         connect_timeout=float(get('CONNECT_TIMEOUT')),
         read_timeout=float(get('READ_TIMEOUT')))
     values.update(overrides)

@@ -9,6 +9,7 @@ about the length, ignores ranges or redirects.
 import dataclasses
 import email.utils
 import functools
+import http.client
 import http.server
 import pathlib
 import re
@@ -153,3 +154,50 @@ class FileServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join()
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    """Forwards absolute-form GET/HEAD requests; records each target."""
+
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, format, *args):  # noqa: A002 - stdlib's name
+        pass
+
+    def _forward(self):
+        self.server.requests.append(self.path)
+        target = urllib.parse.urlsplit(self.path)
+        upstream = http.client.HTTPConnection(target.hostname, target.port,
+                                              timeout=10)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ('proxy-connection', 'connection')}
+        upstream.request(self.command, target.path or '/', headers=headers)
+        reply = upstream.getresponse()
+        body = reply.read()
+        self.send_response(reply.status, reply.reason)
+        for key, value in reply.getheaders():
+            if key.lower() not in ('connection', 'transfer-encoding',
+                                   'content-length'):
+                self.send_header(key, value)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(body)
+        upstream.close()
+
+    do_GET = do_HEAD = _forward
+
+
+class ForwardProxy(FileServer):
+    """A plain HTTP forward proxy on 127.0.0.1; ``.requests`` lists the
+    absolute URLs it was asked for."""
+
+    def __init__(self, port=0):
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', port),
+                                                     _ProxyHandler)
+        self.httpd.daemon_threads = True
+        self.httpd.requests = []
+        self.port = self.httpd.server_address[1]
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self._thread = threading.Thread(target=self.httpd.serve_forever,
+                                        daemon=True)

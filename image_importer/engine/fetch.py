@@ -119,6 +119,10 @@ class UrlPolicy:
     ports: tuple = (80, 443)
     allow: tuple = ()
     ca_bundle: str | None = None
+    # An operator's outgoing proxy (http://host:port). The environment's
+    # proxies are never used. Through a proxy the connection still goes to
+    # the checked address: the proxy is asked for that IP, not the name.
+    proxy: str | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
 
@@ -174,13 +178,20 @@ class Fetcher:
     def _pool(self, scheme, host, address, port):
         timeout = urllib3.Timeout(connect=self.policy.connect_timeout,
                                   read=self.policy.read_timeout)
+        tls = {}
         if scheme == 'https':
-            return urllib3.HTTPSConnectionPool(
-                address, port, timeout=timeout, retries=False,
-                server_hostname=host, assert_hostname=host,
-                cert_reqs='CERT_REQUIRED', ca_certs=self.policy.ca_bundle)
-        return urllib3.HTTPConnectionPool(address, port, timeout=timeout,
-                                          retries=False)
+            tls = dict(server_hostname=host, assert_hostname=host,
+                       cert_reqs='CERT_REQUIRED',
+                       ca_certs=self.policy.ca_bundle)
+        if self.policy.proxy:
+            manager = urllib3.ProxyManager(self.policy.proxy,
+                                           timeout=timeout, retries=False)
+            return manager.connection_from_host(
+                address, port, scheme, pool_kwargs=tls)
+        pool_class = (urllib3.HTTPSConnectionPool if scheme == 'https'
+                      else urllib3.HTTPConnectionPool)
+        return pool_class(address, port, timeout=timeout, retries=False,
+                          **tls)
 
     def open(self, url, credentials=None, headers=None, expect=(200,),
              method='GET'):
@@ -196,6 +207,10 @@ class Fetcher:
             parts = urllib.parse.urlsplit(url)
             path = urllib.parse.urlunsplit(('', '', parts.path or '/',
                                             parts.query, ''))
+            if self.policy.proxy and scheme == 'http':
+                # Absolute form, naming the checked address.
+                literal = '[%s]' % address if ':' in address else address
+                path = 'http://%s:%d%s' % (literal, port, path)
             host_header = '[%s]' % host if ':' in host else host
             if port != DEFAULT_PORTS[scheme]:
                 host_header = '%s:%d' % (host_header, port)

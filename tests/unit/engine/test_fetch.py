@@ -12,6 +12,7 @@ from image_importer.engine import fetch
 from image_importer.engine.errors import ImportFailure
 from tools.fileserver import Fault
 from tools.fileserver import FileServer
+from tools.fileserver import ForwardProxy
 
 SIZE = 3_000_000
 BODY = bytes(range(256)) * (SIZE // 256) + b'x' * (SIZE % 256)
@@ -310,3 +311,22 @@ def test_probe_follows_the_same_address_rules(no_connections):
         fetch.probe(fetch.Fetcher(fetch.UrlPolicy()),
                     'http://169.254.169.254/latest/meta-data/')
     assert exc.value.code == 'address_not_allowed'
+
+
+def test_operator_proxy_is_asked_for_the_checked_address(server):
+    with ForwardProxy() as proxy:
+        policy = fetch.UrlPolicy(allow=('localhost:%d' % server.port,),
+                                 proxy=proxy.url)
+        download = fetch.Download(fetch.Fetcher(policy),
+                                  'http://localhost:%d/image.img'
+                                  % server.port)
+        assert read_all(download) == BODY
+    # The proxy never resolves the name: it gets the pinned address.
+    assert proxy.requests == ['http://127.0.0.1:%d/image.img' % server.port]
+
+
+def test_environment_proxy_is_ignored(server, monkeypatch):
+    monkeypatch.setenv('http_proxy', 'http://127.0.0.1:9')
+    monkeypatch.setenv('HTTP_PROXY', 'http://127.0.0.1:9')
+    download = fetch.Download(allowing(server), server.url('image.img'))
+    assert read_all(download) == BODY
