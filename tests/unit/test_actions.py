@@ -7,7 +7,7 @@ from openstack_dashboard.test import helpers
 
 from image_importer import crypto
 from image_importer.models import ImportJob
-from tests.unit.test_views import make_job
+from tests.unit.factories import make_job
 
 INDEX_URL = reverse('horizon:project:image_imports:index')
 ADMIN_URL = reverse('horizon:admin:image_imports:index')

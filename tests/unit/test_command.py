@@ -12,16 +12,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from image_importer.models import ImportJob
+from tests.unit.factories import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-def new_job(**fields):
-    values = dict(project_id='p1', user_id='u1', image_name='img',
-                  source_url='https://example.org/img.qcow2',
-                  glance_endpoint='http://glance')
-    values.update(fields)
-    return ImportJob.objects.create(**values)
 
 
 def run(*args):
@@ -35,9 +28,9 @@ def expired():
 
 
 def test_list_filters_by_state_and_project():
-    new_job(image_name='a-failed', state=ImportJob.FAILED)
-    new_job(image_name='b-queued')
-    new_job(image_name='c-other', project_id='p2', state=ImportJob.FAILED)
+    make_job(image_name='a-failed', state=ImportJob.FAILED)
+    make_job(image_name='b-queued')
+    make_job(image_name='c-other', project_id='p2', state=ImportJob.FAILED)
 
     out = run('list', '--state', 'failed', '--project', 'p1')
 
@@ -48,11 +41,11 @@ def test_list_filters_by_state_and_project():
 def test_clean_removes_only_folders_no_live_job_owns(tmp_path, settings):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
                                    WORK_DIR=str(tmp_path))
-    live = new_job(state=ImportJob.DOWNLOADING, lease_owner='w',
-                   lease_expires=timezone.now() + datetime.timedelta(
+    live = make_job(state=ImportJob.DOWNLOADING, lease_owner='w',
+                    lease_expires=timezone.now() + datetime.timedelta(
                        seconds=60))
-    dead = new_job(state=ImportJob.DOWNLOADING, lease_owner='w',
-                   lease_expires=expired())
+    dead = make_job(state=ImportJob.DOWNLOADING, lease_owner='w',
+                    lease_expires=expired())
     for job in (live, dead):
         (tmp_path / ('%s-abc' % job.pk)).mkdir()
     (tmp_path / 'junk').mkdir()
@@ -69,10 +62,10 @@ def test_clean_removes_only_folders_no_live_job_owns(tmp_path, settings):
 
 @mock.patch('image_importer.tasks.enqueue')
 def test_requeue_stuck_jobs(enqueue):
-    stuck = new_job(state=ImportJob.UPLOADING, lease_owner='dead',
-                    lease_expires=expired())
-    alive = new_job(state=ImportJob.UPLOADING, lease_owner='live',
-                    lease_expires=timezone.now() + datetime.timedelta(
+    stuck = make_job(state=ImportJob.UPLOADING, lease_owner='dead',
+                     lease_expires=expired())
+    alive = make_job(state=ImportJob.UPLOADING, lease_owner='live',
+                     lease_expires=timezone.now() + datetime.timedelta(
                         seconds=60))
 
     run('requeue', '--stuck')
@@ -83,7 +76,7 @@ def test_requeue_stuck_jobs(enqueue):
 
 
 def test_fail_ends_a_job_with_the_reason():
-    job = new_job()
+    job = make_job()
 
     run('fail', str(job.pk), '--reason', 'source withdrawn')
 
@@ -93,6 +86,6 @@ def test_fail_ends_a_job_with_the_reason():
 
 
 def test_fail_refuses_a_finished_job():
-    job = new_job(state=ImportJob.ACTIVE)
+    job = make_job(state=ImportJob.ACTIVE)
     with pytest.raises(CommandError):
         run('fail', str(job.pk))

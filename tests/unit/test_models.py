@@ -10,22 +10,15 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from image_importer.models import ImportJob
+from tests.unit.factories import make_job
 from image_importer.models import InvalidTransition
 from image_importer.models import StateConflict
 
 pytestmark = pytest.mark.django_db
 
 
-def new_job(**fields):
-    values = dict(project_id='p1', user_id='u1', image_name='img',
-                  source_url='https://example.org/img.qcow2',
-                  glance_endpoint='http://glance', auth_token='secret')
-    values.update(fields)
-    return ImportJob.objects.create(**values)
-
-
 def test_claim_takes_a_queued_job_once():
-    job = new_job()
+    job = make_job()
 
     first = ImportJob.claim(job.pk, 'worker-a', 300)
     second = ImportJob.claim(job.pk, 'worker-b', 300)
@@ -36,7 +29,7 @@ def test_claim_takes_a_queued_job_once():
 
 
 def test_end_states_are_final():
-    job = new_job()
+    job = make_job()
     job.cancel()
     with pytest.raises(InvalidTransition):
         job.fail('internal_error')
@@ -44,13 +37,13 @@ def test_end_states_are_final():
 
 
 def test_illegal_move_is_refused():
-    job = new_job()
+    job = make_job()
     with pytest.raises(InvalidTransition):
         job.begin_phase(ImportJob.UPLOADING)  # queued -> uploading
 
 
 def test_stale_copy_cannot_overwrite_a_newer_state():
-    job = new_job()
+    job = make_job()
     running = ImportJob.claim(job.pk, 'w', 300)
     ImportJob.objects.get(pk=job.pk).cancel()   # someone else cancels
 
@@ -62,14 +55,14 @@ def test_stale_copy_cannot_overwrite_a_newer_state():
 
 
 def test_progress_needs_the_lease():
-    job = ImportJob.claim(new_job().pk, 'w', 300)
+    job = ImportJob.claim(make_job().pk, 'w', 300)
     ImportJob.objects.filter(pk=job.pk).update(lease_owner='other')
     with pytest.raises(StateConflict):
         job.record_progress(1, 2, 300)
 
 
 def test_failing_erases_the_token_and_lease_keeps_credentials_for_retry():
-    job = ImportJob.claim(new_job(source_credentials='enc').pk, 'w', 300)
+    job = ImportJob.claim(make_job(source_credentials='enc').pk, 'w', 300)
     job.fail('http_status', {'status': 404}, holder='w')
 
     stored = ImportJob.objects.get(pk=job.pk)
@@ -80,7 +73,7 @@ def test_failing_erases_the_token_and_lease_keeps_credentials_for_retry():
 
 
 def test_success_erases_every_secret():
-    job = ImportJob.claim(new_job(source_credentials='enc').pk, 'w', 300)
+    job = ImportJob.claim(make_job(source_credentials='enc').pk, 'w', 300)
     job.begin_phase(ImportJob.UPLOADING)
     job.succeed(10, image_id='img')
 
@@ -90,7 +83,7 @@ def test_success_erases_every_secret():
 
 
 def test_timeline_records_each_phase():
-    job = ImportJob.claim(new_job().pk, 'w', 300)
+    job = ImportJob.claim(make_job().pk, 'w', 300)
     job.record_progress(100, 100, 300)
     job.begin_phase(ImportJob.UPLOADING)
     job.record_progress(40, 40, 300)
@@ -103,7 +96,7 @@ def test_timeline_records_each_phase():
 
 
 def test_requeue_only_from_the_same_lease():
-    job = ImportJob.claim(new_job().pk, 'w', 300)
+    job = ImportJob.claim(make_job().pk, 'w', 300)
     job.requeue()
     stored = ImportJob.objects.get(pk=job.pk)
     assert (stored.state, stored.lease_owner) == (ImportJob.QUEUED, '')
@@ -113,7 +106,7 @@ def test_requeue_only_from_the_same_lease():
 
 @pytest.mark.django_db(transaction=True)
 def test_claim_is_exclusive_under_concurrency():
-    job = new_job()
+    job = make_job()
     barrier = threading.Barrier(6)
     winners, errors = [], []
 

@@ -8,16 +8,9 @@ from django.utils import timezone
 from image_importer import runner
 from image_importer.engine.errors import Cancelled
 from image_importer.models import ImportJob
+from tests.unit.factories import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-def new_job(**fields):
-    values = dict(project_id='p1', user_id='u1', image_name='img',
-                  source_url='https://example.org/img.qcow2',
-                  glance_endpoint='http://glance')
-    values.update(fields)
-    return ImportJob.objects.create(**values)
 
 
 def ago(seconds):
@@ -25,10 +18,10 @@ def ago(seconds):
 
 
 def test_sweep_requeues_running_jobs_whose_lease_expired():
-    lost = new_job(state=ImportJob.UPLOADING, lease_owner='dead:1',
-                   lease_expires=ago(1))
-    alive = new_job(state=ImportJob.DOWNLOADING, lease_owner='live:1',
-                    lease_expires=timezone.now() + datetime.timedelta(
+    lost = make_job(state=ImportJob.UPLOADING, lease_owner='dead:1',
+                    lease_expires=ago(1))
+    alive = make_job(state=ImportJob.DOWNLOADING, lease_owner='live:1',
+                     lease_expires=timezone.now() + datetime.timedelta(
                         seconds=60))
     sent = []
 
@@ -41,9 +34,9 @@ def test_sweep_requeues_running_jobs_whose_lease_expired():
 
 def test_sweep_resends_queued_jobs_left_without_a_message(settings):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER, REQUEUE_AFTER=60)
-    stale = new_job(updated_at=ago(120))
-    fresh = new_job()
-    finished = new_job(state=ImportJob.FAILED, updated_at=ago(120))
+    stale = make_job(updated_at=ago(120))
+    fresh = make_job()
+    finished = make_job(state=ImportJob.FAILED, updated_at=ago(120))
     sent = []
 
     runner.sweep(sent.append)
@@ -56,7 +49,7 @@ def test_sweep_resends_queued_jobs_left_without_a_message(settings):
 def test_reporter_throttles_progress_writes(settings):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
                                    PROGRESS_INTERVAL=3600)
-    job = ImportJob.claim(new_job().pk, 'w', 300)
+    job = ImportJob.claim(make_job().pk, 'w', 300)
     reporter = runner.JobReporter(job)
     reporter.phase(ImportJob.DOWNLOADING)
 
@@ -68,7 +61,7 @@ def test_reporter_throttles_progress_writes(settings):
 
 
 def test_reporter_raises_cancelled_once_the_job_is_cancelled():
-    job = ImportJob.claim(new_job().pk, 'w', 300)
+    job = ImportJob.claim(make_job().pk, 'w', 300)
     reporter = runner.JobReporter(job)
     ImportJob.objects.get(pk=job.pk).cancel()
 
@@ -81,7 +74,7 @@ def test_reporter_raises_cancelled_once_the_job_is_cancelled():
 def test_run_job_ignores_a_job_that_is_not_queued(tmp_path, settings):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
                                    WORK_DIR=str(tmp_path))
-    job = new_job(state=ImportJob.CANCELLED)
+    job = make_job(state=ImportJob.CANCELLED)
 
     runner.run_job(job.pk)
 
@@ -92,7 +85,7 @@ def test_run_job_ignores_a_job_that_is_not_queued(tmp_path, settings):
 def test_expired_token_fails_with_advice(tmp_path, settings):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
                                    WORK_DIR=str(tmp_path))
-    job = new_job(token_expires=ago(1))
+    job = make_job(token_expires=ago(1))
 
     runner.run_job(job.pk)
 
@@ -102,9 +95,9 @@ def test_expired_token_fails_with_advice(tmp_path, settings):
 
 
 def test_image_meta_matches_create_image():
-    job = new_job(image_name='n', description='d', architecture='x86_64',
-                  min_disk=2, min_ram=512, visibility='shared',
-                  protected=True, kernel_id='k', properties={'hw_x': '1'})
+    job = make_job(image_name='n', description='d', architecture='x86_64',
+                   min_disk=2, min_ram=512, visibility='shared',
+                   protected=True, kernel_id='k', properties={'hw_x': '1'})
 
     meta = runner.image_meta(job)('vhd')
 

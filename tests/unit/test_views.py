@@ -9,18 +9,11 @@ from openstack_dashboard.test import helpers
 from image_importer import crypto
 from image_importer.engine import fetch
 from image_importer.models import ImportJob
+from tests.unit.factories import make_job
 
 INDEX_URL = reverse('horizon:project:image_imports:index')
 CREATE_URL = reverse('horizon:project:image_imports:create')
 CHECK_URL = reverse('horizon:project:image_imports:check')
-
-
-def make_job(project_id, **fields):
-    values = dict(project_id=project_id, user_id='u1', image_name='cirros',
-                  source_url='https://images.example.org/cirros.qcow2',
-                  glance_endpoint='http://glance.example.org:9292')
-    values.update(fields)
-    return ImportJob.objects.create(**values)
 
 
 def details_field(res, name):
