@@ -53,9 +53,11 @@ class ImageImportsViewTests(helpers.TestCase):
         res = self.client.get(INDEX_URL)
 
         self.assertContains(res, 'The server answered 404 Not Found')
+        # The Glance Image column links to the image's page.
         self.assertContains(
-            res, reverse('horizon:project:images:images:detail',
-                         args=[done.image_id]))
+            res, '<a href="%s" >Image</a>' % reverse(
+                'horizon:project:images:images:detail',
+                args=[done.image_id]))
 
     def test_create_form_renders_with_automatic_format(self):
         res = self.client.get(CREATE_URL)

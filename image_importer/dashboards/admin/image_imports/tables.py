@@ -25,7 +25,7 @@ class AdminImportJobsTable(project_tables.ImportJobsTable):
         name = 'image_imports'
         verbose_name = _('Image Imports')
         columns = ('name', 'project', 'user', 'source', 'state', 'progress',
-                   'disk_format', 'size', 'created')
+                   'disk_format', 'size', 'image', 'created')
         status_columns = ['state']
         row_class = project_tables.UpdateRow
         table_actions = (project_tables.ImportFilterAction,

@@ -252,6 +252,8 @@ class ImportJobsTable(tables.DataTable):
     progress = tables.WrappingColumn(progress, verbose_name=_('Progress'))
     disk_format = tables.Column(format_label, verbose_name=_('Format'))
     size = tables.Column(size_label, verbose_name=_('Size'))
+    image = tables.Column(lambda job: _('Image') if image_url(job) else '-',
+                          verbose_name=_('Glance Image'), link=image_url)
     created = tables.Column('created_at', verbose_name=_('Created'),
                             filters=(filters.timesince_sortable,),
                             attrs={'data-type': 'timesince'})
