@@ -28,6 +28,7 @@ from tools.fileserver import FileServer  # noqa: E402
 # command -> Debian package
 SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'chromium': 'chromium',
                    'xz': 'xz-utils', 'bzip2': 'bzip2', 'zstd': 'zstd',
+                   'openssl': 'openssl',
                    'redis-server': 'redis-server',
                    'rabbitmq-server': 'rabbitmq-server',
                    # builds mysqlclient, the MariaDB driver

@@ -13,6 +13,7 @@ import http.client
 import http.server
 import pathlib
 import re
+import ssl
 import threading
 import time
 import urllib.parse
@@ -119,11 +120,12 @@ class FileServer:
     """Serve ``directory`` on 127.0.0.1 in a thread; ``.url(name)``.
 
     ``rate`` (bytes per second) throttles file bodies, so a test can watch
-    an import in progress.
+    an import in progress; ``tls=(certfile, keyfile)`` serves https.
     """
 
-    def __init__(self, directory, port=0, rate=None):
+    def __init__(self, directory, port=0, rate=None, tls=None):
         self.root = pathlib.Path(directory)
+        self.scheme = 'https' if tls else 'http'
         handler = functools.partial(Handler, directory=str(directory))
         self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', port),
                                                      handler)
@@ -131,6 +133,11 @@ class FileServer:
         self.httpd.requests = []
         self.httpd.rate = rate
         self.httpd.faults = {}
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket,
+                                                    server_side=True)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         daemon=True)
@@ -143,8 +150,8 @@ class FileServer:
     def faults(self):
         return self.httpd.faults
 
-    def url(self, name=''):
-        return 'http://127.0.0.1:%d/%s' % (self.port, name)
+    def url(self, name='', host='127.0.0.1'):
+        return '%s://%s:%d/%s' % (self.scheme, host, self.port, name)
 
     def __enter__(self):
         self._thread.start()

@@ -5,6 +5,7 @@ misbehaves on request; a stub resolver stands in for DNS.
 """
 
 import socket
+import subprocess
 
 import pytest
 
@@ -330,3 +331,48 @@ def test_environment_proxy_is_ignored(server, monkeypatch):
     monkeypatch.setenv('HTTP_PROXY', 'http://127.0.0.1:9')
     download = fetch.Download(allowing(server), server.url('image.img'))
     assert read_all(download) == BODY
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """https on 127.0.0.1 with a self-signed certificate for 'localhost'."""
+    cert, key = str(tmp_path / 'cert.pem'), str(tmp_path / 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048',
+                    '-nodes', '-days', '1', '-subj', '/CN=localhost',
+                    '-addext', 'subjectAltName=DNS:localhost',
+                    '-keyout', key, '-out', cert],
+                   check=True, capture_output=True)
+    root = tmp_path / 'files'
+    root.mkdir()
+    (root / 'image.img').write_bytes(BODY)
+    with FileServer(root, tls=(cert, key)) as srv:
+        srv.cert = cert
+        yield srv
+
+
+def tls_policy(server, **fields):
+    return fetch.UrlPolicy(allow=('localhost:%d' % server.port,), **fields)
+
+
+def test_tls_is_verified_by_default(tls_server):
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Fetcher(tls_policy(tls_server)).open(
+            tls_server.url('image.img', host='localhost'))
+    assert exc.value.code == 'tls_error'
+
+
+def test_operator_ca_bundle_verifies_the_name_on_the_pinned_address(
+        tls_server):
+    fetcher = fetch.Fetcher(tls_policy(tls_server, ca_bundle=tls_server.cert))
+    download = fetch.Download(fetcher,
+                              tls_server.url('image.img', host='localhost'))
+    assert read_all(download) == BODY
+
+
+def test_certificate_for_another_name_is_refused(tls_server):
+    # 127.0.0.1 is not the name the certificate was issued for.
+    policy = fetch.UrlPolicy(allow=('127.0.0.1:%d' % tls_server.port,),
+                             ca_bundle=tls_server.cert)
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Fetcher(policy).open(tls_server.url('image.img'))
+    assert exc.value.code == 'tls_error'
