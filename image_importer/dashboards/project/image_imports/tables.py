@@ -249,7 +249,8 @@ class ImportJobsTable(tables.DataTable):
     state = tables.Column('state', verbose_name=_('Status'), status=True,
                           status_choices=STATUS_CHOICES,
                           display_choices=ImportJob.STATE_CHOICES)
-    progress = tables.WrappingColumn(progress, verbose_name=_('Progress'))
+    progress = tables.Column(progress, verbose_name=_('Progress'),
+                             attrs={'style': 'min-width: 16em'})
     disk_format = tables.Column(format_label, verbose_name=_('Format'))
     size = tables.Column(size_label, verbose_name=_('Size'))
     image = tables.Column(lambda job: _('Image') if image_url(job) else '-',
