@@ -74,3 +74,44 @@ def test_job_runs_through_a_real_broker(stack, sample_server, tmp_path,
         assert job_state(database, job_id) == ('active', '')
     finally:
         instance.stop()
+
+
+def test_job_submitted_while_the_broker_is_down_runs_when_it_is_back(
+        stack, sample_server, tmp_path):
+    images.make_qcow2(str(sample_server.root), 'broker-down.qcow2')
+    port = stack_tool.free_port()
+    instance = dashboard.Dashboard(
+        sys.prefix, tmp_path, stack.keystone_url,
+        port=stack_tool.free_port(),
+        url_allowlist=['127.0.0.1:%d' % sample_server.port],
+        importer={'BROKER_URL': 'redis://127.0.0.1:%d/0' % port,
+                  'REQUEUE_AFTER': 1, 'SWEEP_INTERVAL': 2})
+    instance.prepare()
+    args = {'project': stack.project_ids['demo'],
+            'user': stack.user_ids['demo'], 'token': stack.token('demo'),
+            'glance': stack.glance_url,
+            'url': sample_server.url('broker-down.qcow2')}
+    started = time.monotonic()
+    job_id = subprocess.run(
+        [instance.python, '-c', SUBMIT, json.dumps(args)],
+        env=instance.env(), check=True, capture_output=True,
+        text=True).stdout.split()[-1]
+    assert time.monotonic() - started < 30, 'submit waited for the broker'
+    database = str(tmp_path / 'horizon.sqlite3')
+    assert job_state(database, job_id) == ('queued', '')
+
+    broker = subprocess.Popen(['redis-server', '--port', str(port),
+                               '--bind', '127.0.0.1', '--save', '',
+                               '--appendonly', 'no'],
+                              stdout=subprocess.DEVNULL)
+    try:
+        instance.start_worker()
+        deadline = time.monotonic() + 90
+        while job_state(database, job_id)[0] not in ('active', 'failed'):
+            assert time.monotonic() < deadline, job_state(database, job_id)
+            time.sleep(0.5)
+        assert job_state(database, job_id) == ('active', '')
+    finally:
+        instance.stop()
+        broker.terminate()
+        broker.wait()
