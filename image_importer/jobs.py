@@ -1,6 +1,5 @@
 """The dashboard's side of jobs: query them per project, submit them."""
 
-import posixpath
 import urllib.parse
 
 from django.core.exceptions import ValidationError
@@ -12,6 +11,7 @@ from openstack_dashboard.api import glance as api_glance
 
 from image_importer import crypto
 from image_importer.engine import fetch
+from image_importer.engine import pipeline
 from image_importer.models import ImportJob
 from image_importer.models import InvalidTransition
 
@@ -32,10 +32,6 @@ def get_job(request, job_id, scope=project_jobs):
         return scope(request).get(pk=job_id)
     except (ImportJob.DoesNotExist, ValidationError):
         raise Http404(job_id)
-
-
-def get_project_job(request, job_id):
-    return get_job(request, job_id, project_jobs)
 
 
 def cancel(job):
@@ -66,8 +62,7 @@ def delete(request, job, with_image=False):
 
 def name_from_url(url):
     """The file name at the end of a URL's path ('' when there is none)."""
-    path = urllib.parse.urlsplit(url).path
-    return urllib.parse.unquote(posixpath.basename(path))[:255]
+    return pipeline.file_name(url)[:255]
 
 
 def source_host(url):

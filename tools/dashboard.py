@@ -11,7 +11,6 @@ and the plugin's enabled files, as an operator would install them.
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -216,7 +215,3 @@ class Dashboard:
 
     def __exit__(self, *exc):
         self.stop()
-
-
-if __name__ == '__main__':
-    sys.exit('Use tools/devenv.py demo')

@@ -33,11 +33,16 @@ SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'chromium': 'chromium',
                    'rabbitmq-server': 'rabbitmq-server',
                    # builds mysqlclient, the MariaDB driver
                    'mariadb_config': 'libmariadb-dev'}
-# The brokers the tests use on loopback: port -> how to start it.
+# The servers the tests use on loopback (brokers, and the databases the
+# job store is tested on): port -> how to start it if it is not running.
 SERVICES = {
-    6379: ['redis-server', '--daemonize', 'yes', '--bind', '127.0.0.1',
-           '--port', '6379', '--save', '', '--appendonly', 'no'],
-    5672: ['rabbitmq-server', '-detached'],
+    6379: "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 "
+          "--save '' --appendonly no",
+    5672: 'rabbitmq-server -detached',
+    5432: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) '
+          'main start',
+    3306: 'start-stop-daemon --start --oknodo --background '
+          '--exec /usr/sbin/mariadbd',
 }
 REQUIREMENT_FILES = ('requirements.txt', 'test-requirements.txt')
 DATABASE_TESTS = ('tests/unit/test_models.py', 'tests/unit/test_runner.py',
@@ -71,17 +76,19 @@ def listening(port):
 
 
 def ensure_services(timeout=60):
-    """Start Redis and RabbitMQ on loopback if they are not running."""
+    """Start Redis, RabbitMQ, PostgreSQL and MariaDB on loopback if they
+    are not running (the python-svc machines and CI have all four)."""
     for port, cmd in SERVICES.items():
         if listening(port):
             continue
-        say('starting %s' % cmd[0])
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        say('starting: %s' % cmd)
+        subprocess.run(cmd, shell=True, check=True,
+                       stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not listening(port):
             if time.monotonic() > deadline:
-                sys.exit('%s did not start listening on port %d'
-                         % (cmd[0], port))
+                sys.exit('nothing listens on 127.0.0.1:%d after: %s'
+                         % (port, cmd))
             time.sleep(0.5)
 
 

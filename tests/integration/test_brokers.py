@@ -34,6 +34,25 @@ print(job.pk.hex)
 '''
 
 
+def submit(instance, stack, url):
+    """Record a job and send its message as the dashboard does."""
+    args = {'project': stack.project_ids['demo'],
+            'user': stack.user_ids['demo'], 'token': stack.token('demo'),
+            'glance': stack.glance_url, 'url': url}
+    return subprocess.run(
+        [instance.python, '-c', SUBMIT, json.dumps(args)],
+        env=instance.env(), check=True, capture_output=True,
+        text=True).stdout.split()[-1]
+
+
+def wait_until_finished(database, job_id, timeout=90):
+    deadline = time.monotonic() + timeout
+    while job_state(database, job_id)[0] not in ('active', 'failed'):
+        assert time.monotonic() < deadline, job_state(database, job_id)
+        time.sleep(0.5)
+    return job_state(database, job_id)
+
+
 def job_state(database, job_id):
     with sqlite3.connect(database) as db:
         row = db.execute('SELECT state, error_code FROM '
@@ -57,21 +76,10 @@ def test_job_runs_through_a_real_broker(stack, sample_server, tmp_path,
     instance.prepare()
     instance.start_worker()
     try:
-        args = {'project': stack.project_ids['demo'],
-                'user': stack.user_ids['demo'],
-                'token': stack.token('demo'),
-                'glance': stack.glance_url,
-                'url': sample_server.url('via-broker.qcow2')}
-        job_id = subprocess.run(
-            [instance.python, '-c', SUBMIT, json.dumps(args)],
-            env=instance.env(), check=True, capture_output=True,
-            text=True).stdout.split()[-1]
-        database = str(tmp_path / 'horizon.sqlite3')
-        deadline = time.monotonic() + 90
-        while job_state(database, job_id)[0] not in ('active', 'failed'):
-            assert time.monotonic() < deadline, job_state(database, job_id)
-            time.sleep(0.5)
-        assert job_state(database, job_id) == ('active', '')
+        job_id = submit(instance, stack,
+                        sample_server.url('via-broker.qcow2'))
+        assert wait_until_finished(str(tmp_path / 'horizon.sqlite3'),
+                                   job_id) == ('active', '')
     finally:
         instance.stop()
 
@@ -87,15 +95,8 @@ def test_job_submitted_while_the_broker_is_down_runs_when_it_is_back(
         importer={'BROKER_URL': 'redis://127.0.0.1:%d/0' % port,
                   'REQUEUE_AFTER': 1, 'SWEEP_INTERVAL': 2})
     instance.prepare()
-    args = {'project': stack.project_ids['demo'],
-            'user': stack.user_ids['demo'], 'token': stack.token('demo'),
-            'glance': stack.glance_url,
-            'url': sample_server.url('broker-down.qcow2')}
     started = time.monotonic()
-    job_id = subprocess.run(
-        [instance.python, '-c', SUBMIT, json.dumps(args)],
-        env=instance.env(), check=True, capture_output=True,
-        text=True).stdout.split()[-1]
+    job_id = submit(instance, stack, sample_server.url('broker-down.qcow2'))
     assert time.monotonic() - started < 30, 'submit waited for the broker'
     database = str(tmp_path / 'horizon.sqlite3')
     assert job_state(database, job_id) == ('queued', '')
@@ -106,11 +107,7 @@ def test_job_submitted_while_the_broker_is_down_runs_when_it_is_back(
                               stdout=subprocess.DEVNULL)
     try:
         instance.start_worker()
-        deadline = time.monotonic() + 90
-        while job_state(database, job_id)[0] not in ('active', 'failed'):
-            assert time.monotonic() < deadline, job_state(database, job_id)
-            time.sleep(0.5)
-        assert job_state(database, job_id) == ('active', '')
+        assert wait_until_finished(database, job_id) == ('active', '')
     finally:
         instance.stop()
         broker.terminate()
