@@ -40,8 +40,8 @@ DEFAULTS = {
     # Fernet key (urlsafe base64, 32 bytes) that encrypts tokens and source
     # credentials at rest; derived from SECRET_KEY when not set.
     'ENCRYPTION_KEY': None,
-    # Celery broker; None means the embedded broker (files under
-    # STATE_DIR/broker, no server needed, one machine only).
+    # Celery broker; None means the embedded broker (a SQLite file under
+    # STATE_DIR, no server needed, one machine only).
     'BROKER_URL': None,
     'BROKER_TRANSPORT_OPTIONS': {},
     'STATE_DIR': os.path.join(tempfile.gettempdir(), 'image-importer-state'),

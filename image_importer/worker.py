@@ -7,7 +7,8 @@ Start it with::
 
 (the same settings as the dashboard, so it shares the job database and the
 encryption key). With no ``IMAGE_IMPORTER['BROKER_URL']`` the embedded
-broker keeps messages as files under ``STATE_DIR``: no server is needed,
+broker keeps messages in a SQLite file under ``STATE_DIR``: no server is
+needed,
 and the job table plus the sweeper recover anything a message loses.
 """
 
@@ -26,11 +27,13 @@ def celery_config():
     options = dict(conf.get('BROKER_TRANSPORT_OPTIONS'))
     state_dir = conf.get('STATE_DIR')
     if not broker_url:
-        queue_dir = os.path.join(state_dir, 'broker')
-        os.makedirs(queue_dir, exist_ok=True)
-        broker_url = 'filesystem://'
-        options.update(data_folder_in=queue_dir, data_folder_out=queue_dir,
-                       store_processed=False)
+        # A SQLite file through kombu's SQLAlchemy transport: messages are
+        # written in transactions. (kombu's filesystem transport lets a
+        # worker read a message file before it is written, and the worker
+        # dies on it.)
+        os.makedirs(state_dir, exist_ok=True)
+        database = os.path.join(state_dir, 'broker.sqlite3')
+        broker_url = 'sqla+sqlite:///' + database
     return {
         'broker_url': broker_url,
         'broker_transport_options': options,
