@@ -52,6 +52,34 @@ DEFAULTS = {
     # A queued job not picked up for this long has its message sent again.
     'REQUEUE_AFTER': 60,
     'SWEEP_INTERVAL': 30,
+    # A worker lost this many times (killed, out of memory) fails the job.
+    'MAX_ATTEMPTS': 3,
+    # The longest a job may run, in seconds: Celery's soft time limit (the
+    # job fails with a message); the hard limit is a few minutes later.
+    # Also the lifetime of the job's trust.
+    'JOB_TIMEOUT': 24 * 3600,
+    # A failed upload (Glance 5xx, connection reset) is tried again this
+    # many times, waiting UPLOAD_RETRY_DELAY seconds, doubled each time.
+    'UPLOAD_RETRIES': 4,
+    'UPLOAD_RETRY_DELAY': 2.0,
+    # Limits on jobs; 0 means no limit. A submit over a queued limit is
+    # refused with a message; a job over a running limit waits its turn.
+    'MAX_RUNNING_PER_PROJECT': 2,
+    'MAX_RUNNING_TOTAL': 0,
+    'MAX_QUEUED_PER_PROJECT': 20,
+    'MAX_QUEUED_TOTAL': 0,
+    # A Keystone service user for jobs that outlive the user's token:
+    # keystoneauth password options (auth_url, username, password,
+    # user_domain_name, project_name, project_domain_name). With it, each
+    # submit makes a Keystone trust from the user to this user (the user's
+    # project and roles, impersonated, expiring JOB_TIMEOUT + 1 h later),
+    # the job keeps no token, and the worker logs in as this user scoped
+    # to the trust, with fresh tokens however long the job runs; the trust
+    # is deleted when the job ends (image_importer.delegation). Using a
+    # trust needs no role of the service user's own; the web and the
+    # worker hosts both use this setting. Without it, a job runs on the
+    # user's token and fails when that expires.
+    'SERVICE_AUTH': None,
 }
 
 

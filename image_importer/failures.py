@@ -57,15 +57,62 @@ MESSAGES = {
     'cannot_convert': _('A %(source)s image cannot be turned into %(target)s. '
                         'Choose Automatic (%(source)s) or another format '
                         'such as raw or qcow2.'),
-    'token_expired': _('Your login expired before the import finished. '
-                       'Retry the import; ask the operator to enable '
-                       'trust delegation for long imports.'),
+    'token_expired': _('Your login expired before the import finished, '
+                       'so the importer could no longer act for you. '
+                       'Without a service user an import runs on your '
+                       'login, which lasts only as long as a Keystone '
+                       'token (often an hour). Retry the import; if '
+                       'imports take longer than that, ask the operator '
+                       'to configure a service user '
+                       '(IMAGE_IMPORTER[\'SERVICE_AUTH\']), so imports run '
+                       'on a Keystone trust that lasts as long as a job '
+                       'may.'),
+    'authorization_lost': _('The importer can no longer act for you in '
+                            'this project: your role on the project was '
+                            'removed (or your authorization withdrawn) '
+                            'while the import ran, so it was stopped. Ask '
+                            'the project\'s administrator for the role, '
+                            'then retry.'),
+    'trust_expired': _('The import\'s authorization (its Keystone trust) '
+                       'expired before it finished: waiting in the queue '
+                       'and running took longer than this cloud allows a '
+                       'job. Retry the import.'),
+    'service_auth_failed': _('The importer\'s service user could not log '
+                             'in to Keystone, so the import cannot run for '
+                             'you. Tell the operator: check '
+                             'IMAGE_IMPORTER[\'SERVICE_AUTH\'].'),
+    'trust_refused': _('Keystone refused to let the importer act for you '
+                       '(%(detail)s). Tell the operator: the importer\'s '
+                       'service user needs a Keystone trust from you.'),
+    'keystone_unreachable': _('The Identity service (Keystone) could not be '
+                              'reached. Retry later.'),
     'glance_forbidden': _('The Image service refused the image: %(detail)s. '
                           'Check the visibility you chose and your '
                           'project\'s permissions.'),
     'glance_too_large': _('The Image service refused the image as too large '
-                          '(quota or size limit): %(detail)s'),
-    'glance_error': _('The Image service answered %(status)s: %(detail)s'),
+                          '(your project\'s image quota or the cloud\'s '
+                          'image size limit): %(detail)s. Delete images '
+                          'you no longer need, import a smaller format '
+                          '(qcow2 rather than raw), or ask the operator to '
+                          'raise the limit.'),
+    'glance_error': _('The Image service answered %(status)s: %(detail)s. '
+                      'Retry later; if it fails again, tell the operator.'),
+    'glance_quota_count': _('Your project already has %(usage)s images, '
+                            'the most the Image service allows it '
+                            '(%(limit)s). Delete images you no longer '
+                            'need, or ask the operator to raise the '
+                            'image_count_total limit, then retry.'),
+    'glance_quota_uploading': _('Your project already has %(usage)s images '
+                                'being uploaded, the most the Image service '
+                                'allows at once (%(limit)s). Retry when '
+                                'they have finished, or ask the operator to '
+                                'raise the image_count_uploading limit.'),
+    'glance_quota_size': _('This image needs at least %(size_h)s, but your '
+                           'project has only %(free_h)s left of its '
+                           '%(limit_h)s of image storage in the Image '
+                           'service. Delete images you no longer need, or '
+                           'ask the operator to raise the image_size_total '
+                           'limit, then retry.'),
     'glance_unreachable': _('The Image service could not be reached. Retry '
                             'later.'),
     'glance_not_active': _('The Image service did not accept the data (the '
@@ -129,6 +176,19 @@ MESSAGES = {
     'ova_invalid': _('The OVA\'s OVF descriptor cannot be read '
                      '(%(detail)s).'),
     'operator': _('The operator stopped this import: %(reason)s.'),
+    'key_mismatch': _('The worker could not read the credentials this '
+                      'job was given: the dashboard and the worker hosts '
+                      'do not share the same encryption key. Tell the '
+                      'operator (every host needs the same SECRET_KEY or '
+                      'IMAGE_IMPORTER["ENCRYPTION_KEY"]); then retry.'),
+    'worker_lost': _('The import stopped %(attempts)s times because the '
+                     'worker running it was lost (restarted, or out of '
+                     'memory), so it was given up. Retry it; if it stops '
+                     'again, tell the operator the job id.'),
+    'timed_out': _('The import took longer than the %(seconds)s seconds '
+                   'this cloud allows a job. Use a faster mirror or a '
+                   'compressed image, or ask the operator to raise '
+                   'JOB_TIMEOUT.'),
     'internal_error': _('The import failed because of an internal error. '
                         'Retry; if it fails again, tell the operator the '
                         'job id.'),

@@ -10,6 +10,8 @@ from openstack_dashboard.api import base as api_base
 from openstack_dashboard.api import glance as api_glance
 
 from image_importer import crypto
+from image_importer import delegation
+from image_importer import limits
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
 from image_importer.models import ImportJob
@@ -37,7 +39,11 @@ def get_job(request, job_id, scope=project_jobs):
 def cancel(job):
     """Stop a job in any phase; the worker notices at its next progress
     write, kills qemu-img and deletes any half-made image."""
+    was_queued = job.state == ImportJob.QUEUED
     job.cancel()
+    if was_queued:
+        # No worker has it, so none will delete its trust.
+        delegation.release(job)
 
 
 def retry(request, job):
@@ -57,6 +63,7 @@ def delete(request, job, with_image=False):
         raise InvalidTransition(_('Cancel the import before deleting it.'))
     if with_image and job.image_id:
         api_glance.image_delete(request, job.image_id)
+    delegation.release(job, request)  # if the worker could not
     job.delete()
 
 
@@ -79,12 +86,23 @@ REQUEST_FIELDS = ('description', 'disk_format', 'architecture', 'min_disk',
 
 
 def submit(request, data, credentials=None):
-    """Record a job for the request's user and queue it after commit."""
+    """Record a job for the request's user and queue it after commit;
+    ``limits.LimitReached`` if the queued limits refuse it."""
     from image_importer import tasks
 
+    limits.check_submit(request.user.project_id)
     url, in_url = fetch.split_credentials(data['source_url'])
     credentials = in_url or credentials
     token = request.user.token
+    if delegation.enabled():
+        # A trust to the service user instead of the token, which the job
+        # may outlive; the token itself is not kept.
+        trust_id, expires = delegation.create_trust(request)
+        authority = dict(trust_id=trust_id, auth_token='',
+                         token_expires=expires)
+    else:
+        authority = dict(auth_token=crypto.encrypt(token.id),
+                         token_expires=token.expires)
     job = ImportJob.objects.create(
         project_id=request.user.project_id,
         user_id=request.user.id,
@@ -105,8 +123,7 @@ def submit(request, data, credentials=None):
         expected_checksum=data.get('expected_checksum') or '',
         checksum_url=data.get('checksum_url') or '',
         glance_endpoint=api_base.url_for(request, 'image'),
-        auth_token=crypto.encrypt(token.id),
-        token_expires=token.expires,
+        **authority,
     )
     transaction.on_commit(lambda: tasks.enqueue(job.pk))
     return job

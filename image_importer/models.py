@@ -87,6 +87,9 @@ class ImportJob(models.Model):
     glance_endpoint = models.CharField(max_length=1024)
     auth_token = models.TextField(blank=True)
     token_expires = models.DateTimeField(null=True, blank=True)
+    # With a service user configured: the Keystone trust from the user to
+    # it, deleted when the job ends (see image_importer.delegation).
+    trust_id = models.CharField(max_length=64, blank=True)
 
     state = models.CharField(max_length=16, choices=STATE_CHOICES,
                              default=QUEUED)
@@ -109,6 +112,9 @@ class ImportJob(models.Model):
     phases = models.JSONField(default=list, blank=True)
 
     lease_owner = models.CharField(max_length=255, blank=True)
+    # How many times a worker took the job, and the last one that did.
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True)
     lease_expires = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -182,7 +188,8 @@ class ImportJob(models.Model):
             return None
         now = timezone.now()
         try:
-            job._move(cls.DOWNLOADING, lease_owner=owner,
+            job._move(cls.DOWNLOADING, lease_owner=owner, worker=owner,
+                      attempts=job.attempts + 1,
                       lease_expires=now + datetime.timedelta(
                           seconds=lease_seconds),
                       phase_started_at=now, bytes_done=0, bytes_total=None)

@@ -6,20 +6,27 @@ the job moved (cancelled, or requeued after the lease ran out) the reporter
 raises ``Cancelled`` and the engine stops and cleans up.
 """
 
+import contextlib
 import datetime
+import errno
+import fcntl
 import logging
 import os
 import shutil
 import socket
-import tempfile
 import time
 
+from celery.exceptions import SoftTimeLimitExceeded
+from cryptography import fernet
+from django import db
 from django.conf import settings
 from django.utils import timezone
 from openstack_dashboard.api import glance as horizon_glance
 
 from image_importer import conf
 from image_importer import crypto
+from image_importer import delegation
+from image_importer import limits
 from image_importer.engine import fetch
 from image_importer.engine import glance
 from image_importer.engine import pipeline
@@ -31,13 +38,46 @@ from image_importer.models import StateConflict
 LOG = logging.getLogger(__name__)
 
 
-def worker_id():
-    return '%s:%d' % (socket.gethostname(), os.getpid())
+def worker_id(node=None):
+    """Who runs a job: the Celery node name (``importer@host``) or the
+    host name, and the process id."""
+    return '%s:%d' % (node or socket.gethostname(), os.getpid())
+
+
+def _database_down(exc):
+    LOG.warning('Job database unavailable: %s', exc)
+    try:
+        db.connection.close()     # the next query connects again
+    except db.Error:
+        pass
+
+
+def with_database(call, *args, patience=None, **kwargs):
+    """``call(*args, **kwargs)``, tried again while the job database is
+    unreachable, for up to ``patience`` seconds (the lease by default)."""
+    if patience is None:
+        patience = int(conf.get('LEASE_SECONDS'))
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except (db.OperationalError, db.InterfaceError) as exc:
+            _database_down(exc)
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
 
 
 class JobReporter:
     """The engine's reporter, writing to the job row at most every
-    PROGRESS_INTERVAL seconds."""
+    PROGRESS_INTERVAL seconds.
+
+    A progress write that finds the database down is skipped (the import
+    goes on; the next one tries again); phase changes and the image id
+    wait for the database to come back, for as long as the lease lasts.
+    """
 
     def __init__(self, job):
         self.job = job
@@ -53,16 +93,21 @@ class JobReporter:
         self._last = time.monotonic()
 
     def phase(self, name):
-        self._write(self.job.begin_phase, name)
+        with_database(self._write, self.job.begin_phase, name)
 
     def progress(self, done, total):
         if done != total and time.monotonic() - self._last < self.interval:
             return
-        self._write(self.job.record_progress, done, total, self.lease)
+        try:
+            self._write(self.job.record_progress, done, total, self.lease)
+        except (db.OperationalError, db.InterfaceError) as exc:
+            _database_down(exc)
+            self._last = time.monotonic()
 
     def image_created(self, image_id):
-        self._write(self.job.record_progress, self.job.bytes_done,
-                    self.job.bytes_total, self.lease, image_id=image_id)
+        with_database(self._write, self.job.record_progress,
+                      self.job.bytes_done, self.job.bytes_total, self.lease,
+                      image_id=image_id)
 
 
 def _glance_verify():
@@ -93,9 +138,7 @@ def image_meta(job):
 
 
 def build_request(job):
-    client = glance.make_client(job.glance_endpoint,
-                                crypto.decrypt(job.auth_token),
-                                verify=_glance_verify())
+    client = delegation.glance_client(job, verify=_glance_verify())
     return pipeline.ImportRequest(
         url=job.source_url,
         credentials=crypto.decrypt(job.source_credentials),
@@ -108,6 +151,9 @@ def build_request(job):
         reserve=int(conf.get('WORK_DIR_RESERVE')),
         expected_checksum=job.expected_checksum or None,
         checksum_url=job.checksum_url or None,
+        image_id=job.image_id or None,
+        upload_retries=int(conf.get('UPLOAD_RETRIES')),
+        upload_retry_delay=float(conf.get('UPLOAD_RETRY_DELAY')),
         resilience=fetch.Resilience(
             retries=int(conf.get('DOWNLOAD_RETRIES')),
             deadline=float(conf.get('DOWNLOAD_DEADLINE')),
@@ -117,54 +163,187 @@ def build_request(job):
 
 def _fail(job, owner, code, params):
     try:
-        job.fail(code, params, holder=owner)
+        with_database(job.fail, code, params, holder=owner)
     except StateConflict:
         LOG.info('Job %s moved on before its failure was recorded', job.pk)
 
 
-def run_job(job_id):
-    owner = worker_id()
+@contextlib.contextmanager
+def work_dir(job_id, wait=60):
+    """The job's work folder, ``WORK_DIR/<job id>``, held under a lock.
+
+    The folder outlives a worker that dies, so the job's next run on this
+    host continues its download. The lock (released by the kernel when its
+    process dies) keeps a run that lost its lease but still lives from
+    sharing the folder with the run that took over; the new run waits up
+    to ``wait`` seconds for it to stop.
+    """
+    root = conf.get('WORK_DIR')
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    path = os.path.join(root, str(job_id))
+    lock = _lock(path + '.lock', wait)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        yield path
+    finally:
+        lock.close()
+
+
+def _lock(path, wait):
+    deadline = time.monotonic() + wait
+    while True:
+        handle = open(path, 'a')
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() > deadline:
+                raise WorkDirBusy(path)
+            time.sleep(0.5)
+            continue
+        # The holder before us may have removed the file it locked.
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
+
+
+class WorkDirBusy(Exception):
+    """Another live process on this host still holds the job's folder."""
+
+
+def remove_work_dir(path):
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path + '.lock')
+
+
+def clean_work_dirs(older_than=0):
+    """Remove work folders of jobs that cannot continue here: ended,
+    deleted, or running elsewhere. A folder whose lock is held (a live
+    run on this host) and one of a queued job (it may resume here) stay.
+    Returns the folders removed."""
+    root = conf.get('WORK_DIR')
+    if not os.path.isdir(root):
+        return []
+    cutoff = time.time() - older_than
+    names = {name for name in os.listdir(root)
+             if not name.endswith('.lock')}
+    keep = {str(pk) for pk in ImportJob.objects.filter(
+        pk__in=[n for n in names if _is_uuid(n)],
+        state__in=(ImportJob.QUEUED,) + ImportJob.RUNNING).values_list(
+            'pk', flat=True)}
+    removed = []
+    for name in sorted(names - keep):
+        path = os.path.join(root, name)
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.getmtime(path) > cutoff:
+                continue
+        try:
+            lock = _lock(path + '.lock', wait=0)
+        except WorkDirBusy:
+            continue
+        with lock:
+            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path + '.lock')
+        removed.append(path)
+    return removed
+
+
+def _is_uuid(name):
+    return len(name) == 36 and name.count('-') == 4
+
+
+def _resumable(job):
+    """True if another run may continue the job (it was taken over or
+    requeued, not cancelled or ended)."""
+    try:
+        job.refresh_from_db(fields=['state'])
+    except ImportJob.DoesNotExist:
+        return False
+    except db.Error:
+        return True
+    return not job.is_finished
+
+
+def run_job(job_id, node=None):
+    owner = worker_id(node)
     job = ImportJob.claim(job_id, owner, int(conf.get('LEASE_SECONDS')))
     if job is None:
         LOG.info('Import job %s is not queued; nothing to do', job_id)
         return
-    LOG.info('Import job %s started by %s', job.pk, owner)
-    if job.token_expires and job.token_expires <= timezone.now():
-        _fail(job, owner, 'token_expired', {})
+    if not limits.may_start(job):
+        limits.defer(job)
         return
-    work_root = conf.get('WORK_DIR')
-    os.makedirs(work_root, mode=0o700, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix='%s-' % job.pk, dir=work_root)
+    LOG.info('Import job %s started by %s (attempt %d)', job.pk, owner,
+             job.attempts)
+    if job.attempts > int(conf.get('MAX_ATTEMPTS')):
+        _fail(job, owner, 'worker_lost', {'attempts': job.attempts - 1})
+    elif job.token_expires and job.token_expires <= timezone.now():
+        _fail(job, owner, 'trust_expired' if job.trust_id else
+              'token_expired', {})
+    else:
+        try:
+            with work_dir(job.pk) as path:
+                if not _run(job, owner, path):
+                    remove_work_dir(path)
+        except WorkDirBusy:
+            LOG.warning('Import job %s: an earlier run on this host still '
+                        'holds its folder; the sweeper will requeue it',
+                        job.pk)
+    delegation.release_if_finished(job)
+    with contextlib.suppress(Exception):
+        clean_work_dirs(older_than=60)
+
+
+def _run(job, owner, path):
+    """Run the pipeline; True if its folder should stay for a later run."""
     try:
         request = build_request(job)
-        if job.image_id:
-            # Made by an earlier run whose worker was lost.
-            glance.delete_image(request.glance_client, job.image_id)
-        result = pipeline.run(request, workdir, JobReporter(job))
+        result = pipeline.run(request, path, JobReporter(job))
         try:
-            job.succeed(result.size, image_id=result.image_id,
-                        source_format=result.source_format,
-                        disk_format=result.disk_format,
-                        virtual_size=result.virtual_size,
-                        compression=result.compression or '',
-                        archive_member=result.archive_member or '',
-                        checksums=result.checksums,
-                        checksum_verified=result.verified or '',
-                        suggestions=result.suggestions)
+            with_database(
+                job.succeed, result.size, image_id=result.image_id,
+                source_format=result.source_format,
+                disk_format=result.disk_format,
+                virtual_size=result.virtual_size,
+                compression=result.compression or '',
+                archive_member=result.archive_member or '',
+                checksums=result.checksums,
+                checksum_verified=result.verified or '',
+                suggestions=result.suggestions)
         except StateConflict:
             glance.delete_image(request.glance_client, result.image_id)
             raise Cancelled(job.pk)
         LOG.info('Import job %s finished: image %s', job.pk, result.image_id)
     except Cancelled:
         LOG.info('Import job %s stopped: cancelled or taken over', job.pk)
+        return _resumable(job)
+    except SoftTimeLimitExceeded:
+        LOG.info('Import job %s ran out of time', job.pk)
+        _fail(job, owner, 'timed_out',
+              {'seconds': int(conf.get('JOB_TIMEOUT'))})
     except ImportFailure as exc:
         LOG.info('Import job %s failed: %s', job.pk, exc)
         _fail(job, owner, exc.code, exc.params)
+    except fernet.InvalidToken:
+        LOG.error('Import job %s: its credentials cannot be decrypted on '
+                  'this host; every host needs the same SECRET_KEY or '
+                  "IMAGE_IMPORTER['ENCRYPTION_KEY']", job.pk)
+        _fail(job, owner, 'key_mismatch', {})
+    except (db.OperationalError, db.InterfaceError):
+        LOG.exception('Import job %s lost its database; it stays for the '
+                      'sweeper', job.pk)
+        return True
     except Exception:
         LOG.exception('Import job %s failed unexpectedly', job.pk)
         _fail(job, owner, 'internal_error', {})
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return False
 
 
 def sweep(enqueue):

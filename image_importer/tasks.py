@@ -10,9 +10,10 @@ from image_importer.worker import app
 LOG = logging.getLogger(__name__)
 
 
-@app.task(name='image_importer.tasks.run_import', ignore_result=True)
-def run_import(job_id):
-    runner.run_job(job_id)
+@app.task(name='image_importer.tasks.run_import', ignore_result=True,
+          bind=True)
+def run_import(self, job_id):
+    runner.run_job(job_id, node=self.request.hostname)
 
 
 @app.task(name='image_importer.tasks.sweep', ignore_result=True)
@@ -22,8 +23,13 @@ def sweep():
 
 @signals.worker_ready.connect
 def _sweep_at_start(**kwargs):
-    """Pick up jobs left behind while no worker ran."""
+    """Pick up jobs left behind while no worker ran, and remove the work
+    folders of jobs that cannot continue on this host."""
     sweep.delay()
+    try:
+        runner.clean_work_dirs()
+    except Exception:
+        LOG.warning('Could not clean the work folder', exc_info=True)
 
 
 def enqueue(job_id):

@@ -26,12 +26,13 @@ def celery_config():
     broker_url = conf.get('BROKER_URL')
     options = dict(conf.get('BROKER_TRANSPORT_OPTIONS'))
     state_dir = conf.get('STATE_DIR')
+    # Beat's schedule lives here whatever the broker.
+    os.makedirs(state_dir, exist_ok=True)
     if not broker_url:
         # A SQLite file through kombu's SQLAlchemy transport: messages are
         # written in transactions. (kombu's filesystem transport lets a
         # worker read a message file before it is written, and the worker
         # dies on it.)
-        os.makedirs(state_dir, exist_ok=True)
         database = os.path.join(state_dir, 'broker.sqlite3')
         broker_url = 'sqla+sqlite:///' + database
     return {
@@ -46,6 +47,12 @@ def celery_config():
         # queues it again: the job table, not the broker, is the truth.
         'task_acks_late': False,
         'worker_prefetch_multiplier': 1,
+        # A job past JOB_TIMEOUT gets SoftTimeLimitExceeded and fails with
+        # a message (cleaning up after itself); one that ignores it is
+        # killed a few minutes later, and its lease brings it back to the
+        # sweeper, which fails it after MAX_ATTEMPTS.
+        'task_soft_time_limit': int(conf.get('JOB_TIMEOUT')),
+        'task_time_limit': int(conf.get('JOB_TIMEOUT')) + 300,
         'worker_hijack_root_logger': False,
         'beat_schedule_filename': os.path.join(state_dir, 'beat-schedule'),
         'beat_schedule': {

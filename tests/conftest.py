@@ -14,13 +14,21 @@ sys.path.insert(0, ROOT)
 from tools import stack as stack_tool  # noqa: E402
 
 
+# Glance's largest image in the tests' stack, so that going over it is
+# cheap to test; every other test's image is far smaller.
+GLANCE_IMAGE_SIZE_CAP = 400 * 1024 * 1024
+
+
 @pytest.fixture(scope='session')
 def stack(tmp_path_factory):
     """A real Keystone 30 + Glance 33 on free loopback ports, state in a
     temp dir; stopped (every process) at the end of the session."""
     state = tmp_path_factory.mktemp('stack')
     with stack_tool.Stack(state, keystone_port=stack_tool.free_port(),
-                          glance_port=stack_tool.free_port()) as running:
+                          glance_port=stack_tool.free_port(),
+                          glance_options={'DEFAULT': {
+                              'image_size_cap': GLANCE_IMAGE_SIZE_CAP}},
+                          ) as running:
         yield running
 
 

@@ -160,11 +160,11 @@ class Dashboard:
             cwd=str(self.state))
         log.close()
 
-    def start_worker(self):
+    def start_worker(self, name='importer', concurrency=2):
         self._spawn('worker', [
             str(self.venv / 'bin' / 'celery'), '-A', 'image_importer.worker',
-            'worker', '--beat', '--loglevel=INFO', '--concurrency=2',
-            '--hostname=importer@%h'])
+            'worker', '--beat', '--loglevel=INFO', '-O', 'fair',
+            '--concurrency=%d' % concurrency, '--hostname=%s@%%h' % name])
 
     def stop_worker(self):
         self._stop('worker')

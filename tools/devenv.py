@@ -144,7 +144,10 @@ def cmd_demo(args):
         stop.append(lambda: samples.__exit__(None, None, None))
         dash = dashboard.Dashboard(
             venv, state / 'dashboard', stack.keystone_url, port=args.port,
-            url_allowlist=['127.0.0.1:%d' % samples.port])
+            url_allowlist=['127.0.0.1:%d' % samples.port],
+            # Jobs run on a trust to the importer's service user, as a
+            # production cloud would set it up.
+            importer={'SERVICE_AUTH': stack.service_auth()})
         stop.append(dash.stop)
         dash.prepare()
         dash.start()

@@ -27,6 +27,19 @@ def make_qcow2(directory, name='disk.qcow2', size=4 * 1024 * 1024):
     return path, data
 
 
+def make_sparse_qcow2(directory, name, virtual_size, data=1024 * 1024):
+    """A qcow2 of ``virtual_size`` bytes that holds only ``data`` random
+    bytes: small to serve, large once converted to raw."""
+    raw = os.path.join(directory, name + '.raw')
+    with open(raw, 'wb') as f:
+        f.write(os.urandom(data))
+        f.truncate(virtual_size)
+    path = os.path.join(directory, name)
+    qemu_img('convert', '-f', 'raw', '-O', 'qcow2', raw, path)
+    os.unlink(raw)
+    return path
+
+
 def make_qcow2_with_backing_file(directory, name='overlay.qcow2'):
     base, _data = make_qcow2(directory, 'base-for-' + name)
     path = os.path.join(directory, name)

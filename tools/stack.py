@@ -46,6 +46,10 @@ USERS = {
     'demo': ('demo', 'demo', ('member',)),
     'alt': ('alt', 'alt', ('member',)),
     'glance': ('glance', 'service', ('admin', 'service')),
+    # The importer's service user (IMAGE_IMPORTER['SERVICE_AUTH']): the
+    # trustee of each job's trust. It needs no role of its own to use a
+    # trust; 'service' only lets it log in scoped to its project.
+    'image-importer': ('image-importer', 'service', ('service',)),
 }
 PROJECTS = ('admin', 'demo', 'service', 'alt')
 
@@ -239,12 +243,16 @@ class Stack:
     """Keystone + Glance serving from ``state_dir``; DBs live on tmpfs."""
 
     def __init__(self, state_dir, keystone_port=5000, glance_port=9292,
-                 glance_options=None, token_expiration=3600):
+                 glance_options=None, token_expiration=3600,
+                 image_limits=None):
         self.state_dir = Path(state_dir).resolve()
         self.keystone_port = keystone_port
         self.glance_port = glance_port
         self.glance_options = glance_options or {}
         self.token_expiration = token_expiration
+        # Glance quotas as Keystone registered limits ({'image_size_total':
+        # MiB, 'image_count_total': n, ...}; -1 is unlimited); None: none.
+        self.image_limits = image_limits
         self.keystone_url = f'http://127.0.0.1:{keystone_port}/v3'
         self.glance_url = f'http://127.0.0.1:{glance_port}'
         self.log_dir = self.state_dir / 'logs'
@@ -321,6 +329,13 @@ class Stack:
             'state_dir': str(self.state_dir),
             'db_dir': str(self._db_dir) if self._db_dir else None,
         }
+
+    def service_auth(self):
+        """IMAGE_IMPORTER['SERVICE_AUTH'] for the importer's service user."""
+        password, project, _roles = USERS['image-importer']
+        return {'auth_url': self.keystone_url, 'username': 'image-importer',
+                'password': password, 'user_domain_name': DOMAIN,
+                'project_name': project, 'project_domain_name': DOMAIN}
 
     def token(self, user, project=None):
         """A project-scoped token for one of USERS."""
@@ -421,6 +436,11 @@ class Stack:
             api('POST', '/endpoints', {'endpoint': {
                 'service_id': service, 'interface': interface,
                 'url': self.glance_url, 'region_id': REGION}})
+        if self.image_limits is not None:
+            api('POST', '/registered_limits', {'registered_limits': [
+                {'service_id': service, 'region_id': REGION,
+                 'resource_name': name, 'default_limit': value}
+                for name, value in self.image_limits.items()]})
 
     def _start_glance(self, deadline):
         venv = venv_dir('glance')
@@ -458,6 +478,15 @@ class Stack:
             'paste_deploy': {'flavor': 'keystone'},
             'oslo_concurrency': {'lock_path': etc / 'locks'},
         }
+        if self.image_limits is not None:
+            # Unified limits: Glance reads them from Keystone as its user.
+            sections['DEFAULT']['use_keystone_limits'] = True
+            sections['oslo_limit'] = {
+                key: value for key, value
+                in sections['keystone_authtoken'].items()
+                if key != 'www_authenticate_uri'}
+            sections['oslo_limit'].update(endpoint_service_type='image',
+                                          endpoint_region_name=REGION)
         for section, options in self.glance_options.items():
             sections.setdefault(section, {}).update(options)
         (etc / 'glance-api.conf').write_text(_render_ini(sections))

@@ -6,11 +6,13 @@ always runs with an explicit ``-f``, an argument list, CPU and memory limits
 and ``LC_ALL=C``, and its own answer must agree with the inspector's.
 """
 
+import ctypes
 import dataclasses
 import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -52,6 +54,17 @@ class DiskInfo:
 
 def _env():
     return {'LC_ALL': 'C', 'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child, before exec: the kernel kills qemu-img if the worker
+    dies, even by SIGKILL, so no conversion outlives its job."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _limited(limits, cmd):
@@ -128,7 +141,7 @@ def qemu_info(path, qemu_format):
     try:
         out, _err = processutils.execute(
             *_limited(INFO_LIMITS, cmd), env_variables=_env(),
-            timeout=INFO_TIMEOUT)
+            timeout=INFO_TIMEOUT, preexec_fn=_die_with_parent)
     except processutils.ProcessExecutionError as exc:
         raise ImportFailure('qemu_failed', step='info',
                             detail=(exc.stderr or '').strip()[-500:])
@@ -164,6 +177,7 @@ def convert(src, src_info, dst, target, progress):
 
 def _run_convert(cmd, errors, dst, total, progress):
     proc = subprocess.Popen(_limited(CONVERT_LIMITS, cmd), env=_env(),
+                            preexec_fn=_die_with_parent,
                             stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=errors)
     try:

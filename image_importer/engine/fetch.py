@@ -327,22 +327,38 @@ class Download:
 
     def __init__(self, fetcher, url, credentials=None, max_bytes=None,
                  resilience=Resilience(), clock=time.monotonic,
-                 sleep=time.sleep):
+                 sleep=time.sleep, start=0, validator=None):
+        """``start`` and ``validator`` continue an earlier download of the
+        same file (its ETag or Last-Modified): ``self.start`` says where
+        the body really begins, 0 when the file changed."""
         self.fetcher = fetcher
         self.credentials = credentials
         self.max_bytes = max_bytes
         self.resilience = resilience
-        self.done = 0
         self.resumes = 0
         self._clock = clock
         self._sleep = sleep
         self._started = clock()
-        self._window = (self._started, 0)
-        self._response, self.url = fetcher.open(url, credentials)
-        self.total = _length(self._response)
+        headers = {}
+        if start and validator:
+            headers = {'Range': 'bytes=%d-' % start, 'If-Range': validator}
+        self._response, self.url = fetcher.open(
+            url, credentials, headers=headers, expect=(200, 206))
         headers = self._response.headers
-        self._validator = headers.get('ETag') or headers.get('Last-Modified')
-        self._ranges = headers.get('Accept-Ranges', '').lower() == 'bytes'
+        self.start = self.done = 0
+        self.total = _length(self._response)
+        content_range = headers.get('Content-Range', '')
+        if (self._response.status == 206 and
+                content_range.startswith('bytes %d-' % start)):
+            self.start = self.done = start
+            size = content_range.rpartition('/')[2]
+            self.total = int(size) if size.isdigit() else None
+        elif self._response.status != 200:
+            self.close()
+            raise ImportFailure('source_changed', done=start)
+        self._window = (self._started, self.done)
+        self.validator = headers.get('ETag') or headers.get('Last-Modified')
+        self.ranges = headers.get('Accept-Ranges', '').lower() == 'bytes'
         if max_bytes is not None and (self.total or 0) > max_bytes:
             self.close()
             raise ImportFailure('too_large', size=self.total, limit=max_bytes)
@@ -383,7 +399,7 @@ class Download:
         if isinstance(cause, urllib3.exceptions.ReadTimeoutError):
             reason = 'no data for %d s' % self.fetcher.policy.read_timeout
         self._response.release_conn()
-        if not (self._ranges and self._validator):
+        if not (self.ranges and self.validator):
             raise ImportFailure('connection_lost', done=self.done,
                                 reason=reason)
         if self.resumes >= self.resilience.retries:
@@ -397,7 +413,7 @@ class Download:
         response, _url = self.fetcher.open(
             self.url, self.credentials, expect=(200, 206),
             headers={'Range': 'bytes=%d-' % self.done,
-                     'If-Range': self._validator})
+                     'If-Range': self.validator})
         content_range = response.headers.get('Content-Range', '')
         if (response.status != 206 or
                 not content_range.startswith('bytes %d-' % self.done)):

@@ -1,6 +1,7 @@
 """Create and upload a Glance image with the submitting user's authority."""
 
 import logging
+import time
 
 from glanceclient import client as glance_client
 from glanceclient import exc as glance_exc
@@ -19,6 +20,13 @@ def make_client(endpoint, token, verify=True):
     session = ks_session.Session(auth=auth, verify=verify,
                                  user_agent='horizon-image-importer')
     return glance_client.Client('2', session=session)
+
+
+def session_client(session, endpoint):
+    """A Glance v2 client on any keystoneauth ``session`` (a trust's, for
+    one), talking to ``endpoint`` whatever the token's catalog says."""
+    return glance_client.Client('2', session=session,
+                                endpoint_override=endpoint)
 
 
 class ProgressReader:
@@ -43,12 +51,13 @@ def _failure(exc):
         return ImportFailure('token_expired')
     if isinstance(exc, glance_exc.HTTPForbidden):
         return ImportFailure('glance_forbidden', detail=_details(exc))
-    if isinstance(exc, glance_exc.HTTPRequestEntityTooLarge):
+    if isinstance(exc, glance_exc.HTTPOverLimit):
         return ImportFailure('glance_too_large', detail=_details(exc))
     if isinstance(exc, glance_exc.HTTPException):
         return ImportFailure('glance_error', status=exc.code,
                              detail=_details(exc))
-    if isinstance(exc, ks_exc.ConnectionError):
+    if isinstance(exc, (ks_exc.ConnectionError,
+                        glance_exc.CommunicationError)):
         return ImportFailure('glance_unreachable')
     return None
 
@@ -57,32 +66,148 @@ def _details(exc):
     return str(getattr(exc, 'details', '') or exc)[:500]
 
 
-def upload(client, meta, path, size, progress, on_created):
+# Answers and errors after which the same upload is tried again.
+TRANSIENT_STATUS = (502, 503, 504)
+
+
+def _transient(exc):
+    if isinstance(exc, glance_exc.HTTPException):
+        return exc.code in TRANSIENT_STATUS
+    # glanceclient wraps a broken connection as CommunicationError.
+    return isinstance(exc, (glance_exc.CommunicationError,
+                            ks_exc.ConnectionError, ConnectionError))
+
+
+def _status(client, image_id):
+    try:
+        return client.images.get(image_id).status
+    except glance_exc.HTTPNotFound:
+        return None
+
+
+def _ready_for_data(client, image_id, timeout=30, sleep=time.sleep):
+    """True once the image waits for data again.
+
+    After an upload breaks, Glance puts the image back to ``queued``; it
+    may take a moment to notice a connection that died.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        status = _status(client, image_id)
+        if status == 'queued':
+            return True
+        if status != 'saving' or time.monotonic() > deadline:
+            return False
+        sleep(1)
+
+
+def upload(client, meta, path, size, progress, on_created, image_id=None,
+           retries=0, delay=2.0, sleep=time.sleep):
     """Create an image from ``meta`` and upload the file at ``path``.
 
-    ``on_created(image_id)`` is called as soon as the image record exists.
-    Any failure (or ``Cancelled`` raised by ``progress``) deletes the image
-    again, so no half-made image is left behind. Returns the image id.
+    ``image_id`` is an image an earlier run of the job created: it is
+    used again if it still waits for data, else deleted and made anew, so
+    a job never leaves two images. ``on_created(image_id)`` is called as
+    soon as a new image record exists. A 502/503/504 or a broken
+    connection is tried again ``retries`` times, waiting ``delay`` seconds,
+    doubled each time. Any failure (or ``Cancelled`` raised by
+    ``progress``) deletes the image, so no half-made image is left behind.
+    Returns the image id.
     """
+    if image_id and not _ready_for_data(client, image_id, sleep=sleep):
+        delete_image(client, image_id)
+        image_id = None
+    if image_id is None:
+        try:
+            image_id = client.images.create(**meta).id
+        except Exception as exc:
+            raise _failure(exc) or exc
+        on_created(image_id)
+    else:
+        LOG.info('Uploading again into image %s', image_id)
     try:
-        image = client.images.create(**meta)
-    except Exception as exc:
-        raise _failure(exc) or exc
-    try:
-        on_created(image.id)
-        with open(path, 'rb') as data:
-            reader = ProgressReader(data, size, progress)
-            client.images.upload(image.id, reader, image_size=size)
-        status = client.images.get(image.id).status
+        for attempt in range(retries + 1):
+            try:
+                with open(path, 'rb') as data:
+                    reader = ProgressReader(data, size, progress)
+                    client.images.upload(image_id, reader, image_size=size)
+                break
+            except Exception as exc:
+                if attempt == retries or not _transient(exc):
+                    raise
+                wait = delay * 2 ** attempt
+                LOG.warning('Upload of image %s failed (%s); trying again '
+                            'in %.0f s', image_id, _details(exc), wait)
+                sleep(wait)
+                if not _ready_for_data(client, image_id, sleep=sleep):
+                    raise
+        status = _status(client, image_id)
         if status != 'active':
             raise ImportFailure('glance_not_active', status=status)
     except BaseException as exc:
-        delete_image(client, image.id)
+        delete_image(client, image_id)
         failure = _failure(exc) if isinstance(exc, Exception) else None
         if failure is not None:
             raise failure from exc
         raise
-    return image.id
+    return image_id
+
+
+# Glance's unified-limits resources (GET /v2/info/usage): image_size_total
+# is in MiB, the others count images. A limit of -1 means unlimited.
+QUOTA_SIZE = 'image_size_total'
+QUOTA_COUNT = 'image_count_total'
+QUOTA_UPLOADING = 'image_count_uploading'
+MiB = 1024 * 1024
+
+
+def check_quota(client, size=None, new_image=True):
+    """Refuse early an image that Glance's quotas would refuse at upload.
+
+    ``size`` is what the image will take at least, in bytes (None when not
+    known: only the image counts are checked); ``new_image`` is False when
+    the data goes into an image that already exists. The rules are
+    Glance's own: one more image must fit ``image_count_total`` (when it
+    is new) and ``image_count_uploading``, and the usage plus
+    ``size // MiB`` must fit ``image_size_total``. Raises
+    ``ImportFailure`` (``glance_quota_count``, ``glance_quota_uploading``,
+    ``glance_quota_size``) when it would not; returns quietly when Glance
+    enforces no quotas (it then reports no usage), is too old to report
+    them, or cannot say: Glance checks again when the image is created and
+    uploaded, so this check is only early.
+    """
+    try:
+        usage = client.info.get_usage()
+    except (glance_exc.BaseException, glance_exc.ClientException,
+            ks_exc.ClientException) as exc:
+        LOG.info('Image quotas not checked: Glance did not report usage '
+                 '(%s)', exc)
+        return
+    try:
+        quotas = {name: (int(entry['usage']), int(entry['limit']))
+                  for name, entry in (usage or {}).items()
+                  if name in (QUOTA_SIZE, QUOTA_COUNT, QUOTA_UPLOADING)}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        LOG.warning('Image quotas not checked: unexpected usage report %r',
+                    usage)
+        return
+
+    def over(name, delta):
+        used, limit = quotas.get(name, (0, -1))
+        return limit >= 0 and used + delta > limit
+
+    if over(QUOTA_COUNT, 1 if new_image else 0):
+        used, limit = quotas[QUOTA_COUNT]
+        raise ImportFailure('glance_quota_count', usage=used, limit=limit)
+    if over(QUOTA_UPLOADING, 1):
+        used, limit = quotas[QUOTA_UPLOADING]
+        raise ImportFailure('glance_quota_uploading', usage=used,
+                            limit=limit)
+    if size is not None and over(QUOTA_SIZE, size // MiB):
+        used, limit = quotas[QUOTA_SIZE]
+        raise ImportFailure('glance_quota_size', size=size,
+                            limit=limit * MiB,
+                            free=max(limit - used, 0) * MiB)
 
 
 def delete_image(client, image_id):

@@ -17,6 +17,7 @@ Nothing reaches Glance before the checksum and the safety checks pass.
 
 import dataclasses
 import errno
+import json
 import os
 import posixpath
 import shutil
@@ -55,6 +56,10 @@ class ImportRequest:
     expected_checksum: str | None = None
     checksum_url: str | None = None
     resilience: fetch.Resilience = fetch.Resilience()
+    # The Glance image an earlier run of the same job created, if any.
+    image_id: str | None = None
+    upload_retries: int = 0
+    upload_retry_delay: float = 2.0
 
 
 @dataclasses.dataclass
@@ -69,6 +74,8 @@ class ImportResult:
     checksums: dict = dataclasses.field(default_factory=dict)
     verified: str | None = None     # the algorithm checked, if any
     suggestions: dict = dataclasses.field(default_factory=dict)
+    # Bytes of the download an earlier run had already received.
+    resumed_at: int = 0
 
 
 @dataclasses.dataclass
@@ -79,6 +86,7 @@ class Received:
     compression: str | None
     member: str | None
     checksums: dict
+    resumed_at: int = 0
 
 
 def file_name(url):
@@ -155,31 +163,120 @@ def receive(request, workdir, reporter, algorithms):
         raise
 
 
+RESUME_FILE = 'source.resume'
+
+
+class _Prefix:
+    """The first ``size`` bytes of a file an earlier run wrote, then the
+    download that continues it."""
+
+    def __init__(self, path, size, download):
+        self._file = open(path, 'rb')
+        self._left = size
+        self._download = download
+
+    def read(self, size=CHUNK_SIZE):
+        if self._left:
+            data = self._file.read(min(size, self._left))
+            self._left -= len(data)
+            if data:
+                return data
+            self._left = 0
+        return self._download.read(size)
+
+    @property
+    def done(self):
+        return self._download.done
+
+    @property
+    def total(self):
+        return self._download.total
+
+    def close(self):
+        self._file.close()
+
+
+def _resume_point(workdir, path, url):
+    """(bytes, validator) that an earlier run of the job left in
+    ``path``, or (0, None)."""
+    try:
+        with open(os.path.join(workdir, RESUME_FILE)) as state_file:
+            state = json.load(state_file)
+        size = os.path.getsize(path)
+    except (OSError, ValueError):
+        return 0, None
+    if state.get('url') != url or not state.get('validator') or not size:
+        return 0, None
+    # From the last byte held, so a file that was complete still gets a
+    # partial answer (not 416) that proves it unchanged.
+    return size - 1, state['validator']
+
+
+def _remember(workdir, url, download, stream):
+    """Let a later run continue this download where it stops: only when
+    the work file is the download itself (not unpacked) and the server
+    can resume it."""
+    state_path = os.path.join(workdir, RESUME_FILE)
+    if (stream.compression or stream.member or not download.ranges or
+            not download.validator):
+        if os.path.exists(state_path):
+            os.unlink(state_path)
+        return
+    with open(state_path, 'w') as state_file:
+        json.dump({'url': url, 'validator': download.validator}, state_file)
+
+
 def _receive(request, workdir, reporter, algorithms, limit):
     path = os.path.join(workdir, 'source')
+    start, validator = _resume_point(workdir, path, request.url)
     download = fetch.Download(request.fetcher, request.url,
                               credentials=request.credentials,
                               max_bytes=limit,
-                              resilience=request.resilience)
+                              resilience=request.resilience,
+                              start=start, validator=validator)
+    if request.glance_client is not None:
+        try:
+            # Before any byte is read: refuse now what Glance's quotas
+            # would refuse at upload. The download's length is a lower
+            # bound of the image only when it is kept or made raw.
+            glance.check_quota(
+                request.glance_client,
+                size=download.total if request.disk_format in (
+                    None, 'raw') else None,
+                new_image=not request.image_id)
+        except BaseException:
+            download.close()
+            raise
+    # The bytes already on disk are read again for the hashes and the
+    # format inspection, and not written again.
+    kept = download.start
+    source = download
+    if kept:
+        source = _Prefix(path, kept, download)
     try:
         hasher = checksum.Hasher(algorithms)
-        stream = unpack.open_stream(_Tap(download, hasher, reporter.progress),
+        stream = unpack.open_stream(_Tap(source, hasher, reporter.progress),
                                     unpack.Limits(max_output=limit))
+        _remember(workdir, request.url, download, stream)
         wrapper = format_inspector.InspectWrapper(stream)
         size = 0
         try:
-            with open(path, 'wb') as out:
+            with open(path, 'r+b' if kept else 'wb') as out:
+                out.seek(kept)
                 while data := wrapper.read(CHUNK_SIZE):
-                    out.write(data)
+                    if size + len(data) > kept:
+                        out.write(data[max(kept - size, 0):])
                     size += len(data)
         except OSError as exc:
             raise _write_error(exc) from exc
         wrapper.close()
         return Received(path=path, size=size, inspectors=wrapper.formats,
                         compression=stream.compression, member=stream.member,
-                        checksums=hasher.hexdigests())
+                        checksums=hasher.hexdigests(), resumed_at=kept)
     finally:
         download.close()
+        if kept:
+            source.close()
 
 
 def run(request, workdir, reporter):
@@ -219,13 +316,16 @@ def run(request, workdir, reporter):
     size = os.path.getsize(data)
     image_id = glance.upload(request.glance_client, request.image_meta(target),
                              data, size, reporter.progress,
-                             reporter.image_created)
+                             reporter.image_created, image_id=request.image_id,
+                             retries=request.upload_retries,
+                             delay=request.upload_retry_delay)
     return ImportResult(
         image_id=image_id, source_format=info.format, disk_format=target,
         size=size, virtual_size=info.virtual_size,
         compression=received.compression, archive_member=received.member,
         checksums=received.checksums,
         verified=expected.algorithm if expected else None,
+        resumed_at=received.resumed_at,
         suggestions=suggest.suggest(received.member or
                                     file_name(request.url),
                                     info.virtual_size))

@@ -16,6 +16,7 @@ import pytest
 from tools import dashboard
 from tools import images
 from tools import stack as stack_tool
+from tools.fileserver import FileServer
 
 pytestmark = pytest.mark.realstack
 
@@ -112,3 +113,55 @@ def test_job_submitted_while_the_broker_is_down_runs_when_it_is_back(
         instance.stop()
         broker.terminate()
         broker.wait()
+
+
+@pytest.fixture
+def short_consumer_timeout():
+    """RabbitMQ's consumer_timeout (30 min by default) cut to 3 s for the
+    test: a delivery left unacknowledged longer closes the channel."""
+    def set_timeout(value):
+        subprocess.run(['rabbitmqctl', '-q', 'eval',
+                        'application:set_env(rabbit, consumer_timeout, %s).'
+                        % value], check=True, capture_output=True)
+    set_timeout(3000)
+    yield
+    set_timeout(1800000)
+
+
+@pytest.mark.parametrize('broker, options', [
+    ('amqp://guest:guest@127.0.0.1:5672//', {}),
+    ('redis://127.0.0.1:6379/15', {'visibility_timeout': 3}),
+])
+def test_a_job_longer_than_the_broker_timeouts_runs_once(
+        stack, tmp_path, short_consumer_timeout, broker, options):
+    """Redis redelivers a message not acknowledged within its visibility
+    timeout and RabbitMQ drops a consumer that holds one past
+    consumer_timeout: both set to 3 s here, for a 10 s job. The message is
+    acknowledged when the job starts, so the job runs once, to the end."""
+    root = tmp_path / 'samples'
+    root.mkdir()
+    images.make_qcow2(str(root), 'long.qcow2', size=32 * 1024 * 1024)
+    with FileServer(root, rate=2 * 1024 * 1024) as slow:
+        instance = dashboard.Dashboard(
+            sys.prefix, tmp_path, stack.keystone_url,
+            port=stack_tool.free_port(),
+            url_allowlist=['127.0.0.1:%d' % slow.port],
+            importer={'BROKER_URL': broker,
+                      'BROKER_TRANSPORT_OPTIONS': options,
+                      'REQUEUE_AFTER': 600})
+        instance.prepare()
+        instance.start_worker()
+        try:
+            job_id = submit(instance, stack, slow.url('long.qcow2'))
+            assert wait_until_finished(str(tmp_path / 'horizon.sqlite3'),
+                                       job_id) == ('active', '')
+        finally:
+            instance.stop()
+        with sqlite3.connect(str(tmp_path / 'horizon.sqlite3')) as db:
+            attempts, phases = db.execute(
+                'SELECT attempts, phases FROM image_importer_importjob '
+                'WHERE id = ?', (job_id,)).fetchone()
+    assert attempts == 1
+    assert [p['phase'] for p in json.loads(phases)] == [
+        'downloading', 'uploading']
+    assert json.loads(phases)[0]['end'] > json.loads(phases)[0]['start']

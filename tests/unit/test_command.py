@@ -1,6 +1,7 @@
 """``django-admin importer``: the operator's tools."""
 
 import datetime
+import fcntl
 import io
 import os
 import time
@@ -38,26 +39,36 @@ def test_list_filters_by_state_and_project():
     assert 'b-queued' not in out and 'c-other' not in out
 
 
-def test_clean_removes_only_folders_no_live_job_owns(tmp_path, settings):
+def test_clean_keeps_folders_a_job_may_still_use(tmp_path, settings):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
                                    WORK_DIR=str(tmp_path))
-    live = make_job(state=ImportJob.DOWNLOADING, lease_owner='w',
-                    lease_expires=timezone.now() + datetime.timedelta(
-                       seconds=60))
-    dead = make_job(state=ImportJob.DOWNLOADING, lease_owner='w',
-                    lease_expires=expired())
-    for job in (live, dead):
-        (tmp_path / ('%s-abc' % job.pk)).mkdir()
+    running = make_job(state=ImportJob.DOWNLOADING, lease_owner='w',
+                       lease_expires=expired())
+    queued = make_job()            # requeued: its download resumes here
+    ended = make_job(state=ImportJob.FAILED)
+    deleted = make_job(state=ImportJob.ACTIVE)
+    locked = make_job(state=ImportJob.CANCELLED)
+    for job in (running, queued, ended, deleted, locked):
+        (tmp_path / str(job.pk)).mkdir()
+        (tmp_path / ('%s.lock' % job.pk)).touch()
+    deleted.delete()
     (tmp_path / 'junk').mkdir()
     old = time.time() - 7200
     for entry in tmp_path.iterdir():
         os.utime(entry, (old, old))
     (tmp_path / 'fresh').mkdir()
 
-    run('clean', '--older-than', '3600')
+    with open(tmp_path / ('%s.lock' % locked.pk)) as held:
+        # A live run on this host holds its folder's lock.
+        fcntl.flock(held, fcntl.LOCK_EX)
+        out = run('clean', '--older-than', '3600')
 
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        '%s-abc' % live.pk, 'fresh']
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(
+        ['fresh'] + ['%s%s' % (job.pk, suffix)
+                     for job in (running, queued, locked)
+                     for suffix in ('', '.lock')])
+    assert 'junk' in out and str(ended.pk) in out
 
 
 @mock.patch('image_importer.tasks.enqueue')

@@ -1,8 +1,10 @@
 """The worker's runner: sweeping lost jobs, reporting, cancelling."""
 
 import datetime
+import os
 
 import pytest
+from django import db
 from django.utils import timezone
 
 from image_importer import runner
@@ -107,3 +109,74 @@ def test_image_meta_matches_create_image():
                     'protected': True, 'description': 'd',
                     'architecture': 'x86_64', 'kernel_id': 'k',
                     'hw_x': '1'}
+
+
+def test_a_job_whose_worker_was_lost_too_often_fails(tmp_path, settings):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER, MAX_ATTEMPTS=2,
+                                   WORK_DIR=str(tmp_path))
+    job = make_job(attempts=2)
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (ImportJob.FAILED, 'worker_lost')
+    assert job.error_params == {'attempts': 2} and job.attempts == 3
+
+
+def test_progress_goes_on_while_the_database_is_down(monkeypatch):
+    job = ImportJob.claim(make_job().pk, 'w', 300)
+    reporter = runner.JobReporter(job)
+    closed = []
+    monkeypatch.setattr(runner.db.connection, 'close',
+                        lambda: closed.append(True))
+
+    def down(*args, **kwargs):
+        raise db.OperationalError('server closed the connection')
+
+    monkeypatch.setattr(job, 'record_progress', down)
+    reporter.progress(10, 100)      # skipped, not raised
+    assert closed == [True]
+
+
+def test_a_phase_change_waits_for_the_database(monkeypatch):
+    job = ImportJob.claim(make_job().pk, 'w', 300)
+    reporter = runner.JobReporter(job)
+    monkeypatch.setattr(runner.time, 'sleep', lambda seconds: None)
+    monkeypatch.setattr(runner.db.connection, 'close', lambda: None)
+    begin = job.begin_phase
+    failures = [db.OperationalError('down')] * 3
+
+    def flaky(phase):
+        if failures:
+            raise failures.pop()
+        begin(phase)
+
+    monkeypatch.setattr(job, 'begin_phase', flaky)
+    reporter.phase(ImportJob.UPLOADING)
+
+    assert ImportJob.objects.get(pk=job.pk).state == ImportJob.UPLOADING
+
+
+def test_a_folder_held_by_a_live_run_is_not_shared(tmp_path, settings):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
+                                   WORK_DIR=str(tmp_path))
+    with runner.work_dir('job-1') as path:
+        assert os.path.isdir(path)
+        with pytest.raises(runner.WorkDirBusy):
+            with runner.work_dir('job-1', wait=0):
+                pass
+    with runner.work_dir('job-1', wait=0) as again:
+        assert again == path
+
+
+def test_credentials_this_host_cannot_decrypt_fail_with_advice(
+        tmp_path, settings):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
+                                   WORK_DIR=str(tmp_path))
+    job = make_job(auth_token='gAAAAAB-not-from-this-key')
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (ImportJob.FAILED, 'key_mismatch')
+    assert os.listdir(tmp_path) == []

@@ -29,6 +29,10 @@ class ImageImportsViewTests(helpers.TestCase):
                                     return_value=([], False, False))
         self.mock_image_list_detailed = patcher.start()
         self.addCleanup(patcher.stop)
+        # Glance's quotas before a submit: see tests/unit/test_limits.py.
+        patcher = mock.patch('image_importer.limits.check_glance_quota')
+        patcher.start()
+        self.addCleanup(patcher.stop)
 
     def test_index_lists_only_this_projects_jobs_newest_first(self):
         older = make_job(self.tenant.id, image_name='older')

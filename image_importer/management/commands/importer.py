@@ -1,22 +1,20 @@
 """Operate the importer: ``django-admin importer list|clean|requeue|fail``.
 
 - ``list [--state S] [--project P] [--limit N]``: jobs, newest first.
-- ``clean [--older-than SECONDS]``: remove work folders that no running
-  job owns (left by a killed worker or a crashed host).
+- ``clean [--older-than SECONDS]``: remove work folders of jobs that
+  ended, were deleted or run elsewhere (left by a killed worker or a
+  crashed host); folders of queued jobs stay, so their download resumes.
 - ``requeue [JOB ...] [--stuck]``: put jobs back in the queue; ``--stuck``
   takes every running job whose lease expired.
 - ``fail JOB ... [--reason TEXT]``: end jobs that must not run again.
 """
 
-import os
-import shutil
-import time
-
 from django.core.management.base import BaseCommand
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from image_importer import conf
+from image_importer import delegation
+from image_importer import runner
 from image_importer.models import ImportJob
 from image_importer.models import InvalidTransition
 from image_importer.models import StateConflict
@@ -58,18 +56,7 @@ class Command(BaseCommand):
                 .isoformat(timespec='seconds'), job.image_name))
 
     def do_clean(self, older_than=3600, **kwargs):
-        root = conf.get('WORK_DIR')
-        if not os.path.isdir(root):
-            return
-        live = {str(pk) for pk in ImportJob.objects.filter(
-            state__in=ImportJob.RUNNING,
-            lease_expires__gt=timezone.now()).values_list('pk', flat=True)}
-        cutoff = time.time() - older_than
-        for name in sorted(os.listdir(root)):
-            path = os.path.join(root, name)
-            if name[:36] in live or os.path.getmtime(path) > cutoff:
-                continue
-            shutil.rmtree(path, ignore_errors=True)
+        for path in runner.clean_work_dirs(older_than):
             self.stdout.write('removed %s' % path)
 
     def _jobs(self, ids):
@@ -98,8 +85,13 @@ class Command(BaseCommand):
 
     def do_fail(self, jobs=(), reason='', **kwargs):
         for job in self._jobs(jobs):
+            was_running = job.is_running
             try:
                 job.fail('operator', {'reason': reason})
             except (InvalidTransition, StateConflict) as exc:
                 raise CommandError('job %s: cannot fail (%s)' % (job.pk, exc))
+            if not was_running:
+                # A running job's worker still needs the trust to delete
+                # its half-made image; it deletes the trust after that.
+                delegation.release(job)
             self.stdout.write('failed %s' % job.pk)

@@ -1,5 +1,6 @@
 """The receive stage against a real server and a real, small file system."""
 
+import hashlib
 import os
 import subprocess
 
@@ -82,3 +83,55 @@ def test_operator_size_limit_is_not_disk_full(tmp_path, server):
         pipeline.receive(request_for(server, 'big.img', max_bytes=1024),
                          str(work), Reporter(), ['sha256'])
     assert exc.value.code == 'too_large'
+
+
+class StopAfter(Reporter):
+    """Stands in for a worker killed once ``limit`` bytes arrived."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit = limit
+
+    def progress(self, done, total):
+        if done >= self.limit:
+            raise KeyboardInterrupt('worker killed')
+
+
+def receive(server, workdir, reporter):
+    return pipeline.receive(request_for(server, 'big.img'), str(workdir),
+                            reporter, ['sha256'])
+
+
+def test_next_run_continues_the_download_an_earlier_run_left(
+        tmp_path, server):
+    workdir = tmp_path / 'job'
+    workdir.mkdir()
+    original = (tmp_path / 'big.img').read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        receive(server, workdir, StopAfter(4 * 1024 * 1024))
+    left = os.path.getsize(workdir / 'source')
+    assert 0 < left < len(original)
+
+    received = receive(server, workdir, Reporter())
+
+    assert received.resumed_at == left - 1
+    assert (workdir / 'source').read_bytes() == original
+    assert received.checksums == {
+        'sha256': hashlib.sha256(original).hexdigest()}
+
+
+def test_a_source_that_changed_is_downloaded_again_from_the_start(
+        tmp_path, server):
+    workdir = tmp_path / 'job'
+    workdir.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        receive(server, workdir, StopAfter(4 * 1024 * 1024))
+    changed = os.urandom(8 * 1024 * 1024)
+    (tmp_path / 'big.img').write_bytes(changed)
+
+    received = receive(server, workdir, Reporter())
+
+    assert received.resumed_at == 0
+    assert (workdir / 'source').read_bytes() == changed
+    assert received.checksums['sha256'] == hashlib.sha256(
+        changed).hexdigest()

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 from django.utils.translation import pgettext_lazy
 
+from horizon import exceptions
 from horizon import tables
 from horizon.utils import filters
 from openstack_dashboard.api import base as api_base
@@ -13,6 +14,7 @@ from openstack_dashboard.utils import settings as setting_utils
 
 from image_importer import failures
 from image_importer import jobs
+from image_importer import limits
 from image_importer.models import ImportJob
 
 STATUS_CHOICES = tuple(
@@ -70,7 +72,12 @@ class RetryImport(tables.BatchAction):
                                                  ImportJob.CANCELLED)
 
     def action(self, request, obj_id):
-        jobs.retry(request, jobs.get_job(request, obj_id, self.table.scope))
+        job = jobs.get_job(request, obj_id, self.table.scope)
+        try:
+            jobs.retry(request, job)
+        except limits.LimitReached as exc:
+            # Say why; the error goes on, so the retry counts as failed.
+            exceptions.handle(request, str(exc), details='', escalate=True)
 
 
 class DeleteJob(tables.DeleteAction):

@@ -16,6 +16,7 @@ from openstack_dashboard import policy
 from image_importer import conf
 from image_importer import failures
 from image_importer import jobs
+from image_importer import limits
 from image_importer.engine import checksum
 from image_importer.engine import disk
 from image_importer.engine.errors import ImportFailure
@@ -264,5 +265,16 @@ class ImportImage(workflows.Workflow):
         return message % self.context.get('name', '')
 
     def handle(self, request, context):
-        jobs.submit(request, context)
+        try:
+            limits.check_glance_quota(request)
+            jobs.submit(request, context)
+        except limits.LimitReached as exc:
+            self._refuse(str(exc))
+        except ImportFailure as exc:
+            self._refuse(failures.describe(exc.code, exc.params))
         return True
+
+    def _refuse(self, message):
+        """Say why on the form, which keeps everything the user entered."""
+        self.add_error_to_step(message, SourceStep.action_class.slug)
+        raise ValidationError(message)

@@ -1,0 +1,95 @@
+"""Glance failing under a running job, on the real Glance 33.
+
+The worker code runs in-process (``runner.run_job``) and reaches Glance
+through ``tools.faultproxy``, which answers 503 or cuts the connection in
+the middle of the image upload; the size limit is the real Glance's own
+``image_size_cap`` (tests/conftest.py sets it for the test stack).
+"""
+
+import pytest
+
+from image_importer import failures
+from image_importer import runner
+from image_importer.models import ImportJob
+from tests.conftest import GLANCE_IMAGE_SIZE_CAP
+from tests.integration.test_import_real_stack import images_named
+from tests.integration.test_import_real_stack import run_to_active
+from tests.integration.test_import_real_stack import submit
+from tools import images
+from tools.faultproxy import FaultProxy
+
+pytestmark = [pytest.mark.realstack, pytest.mark.django_db]
+
+UPLOAD = rb'^PUT /v2/images/[0-9a-f-]+/file '
+
+
+@pytest.fixture
+def glance_proxy(stack):
+    with FaultProxy(int(stack.glance_url.rsplit(':', 1)[1])) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def quick_retries(importer_settings):
+    importer_settings.update(UPLOAD_RETRIES=3, UPLOAD_RETRY_DELAY=0.2)
+
+
+def import_through(proxy, demo_session, stack, sample_server, name,
+                   **fields):
+    images.make_qcow2(str(sample_server.root), name, size=32 * 1024 * 1024)
+    job = submit(demo_session, stack, sample_server.url(name), **fields)
+    ImportJob.objects.filter(pk=job.pk).update(glance_endpoint=proxy.url())
+    job.refresh_from_db()
+    return job
+
+
+@pytest.mark.parametrize('action', ['503', 'reset'])
+def test_upload_is_tried_again_and_leaves_one_image(
+        stack, demo_session, demo_glance, sample_server, quick_retries,
+        glance_proxy, action):
+    job = import_through(glance_proxy, demo_session, stack, sample_server,
+                         'glance-%s.qcow2' % action)
+    glance_proxy.arm(UPLOAD, action, times=2, after=4 * 1024 * 1024)
+
+    job = run_to_active(job)
+
+    assert glance_proxy.faults_done == 2
+    [image] = images_named(demo_glance, job.image_name)
+    assert image.id == job.image_id and image.status == 'active'
+    assert image.size == job.image_size
+    demo_glance.images.delete(image.id)
+
+
+def test_glance_down_for_longer_fails_with_a_message_and_no_image(
+        stack, demo_session, demo_glance, sample_server, quick_retries,
+        glance_proxy):
+    job = import_through(glance_proxy, demo_session, stack, sample_server,
+                         'glance-down.qcow2')
+    glance_proxy.arm(UPLOAD, '503', times=10)
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert job.state == ImportJob.FAILED
+    assert glance_proxy.faults_done == 4      # the first try and 3 more
+    assert job.error_code == 'glance_error'
+    assert '503' in failures.describe(job.error_code, job.error_params)
+    assert images_named(demo_glance, job.image_name) == []
+
+
+def test_an_image_over_glance_size_cap_fails_with_the_quota_message(
+        stack, demo_session, demo_glance, sample_server, quick_retries):
+    name = 'over-cap.qcow2'
+    images.make_sparse_qcow2(str(sample_server.root), name,
+                             GLANCE_IMAGE_SIZE_CAP + 64 * 1024 * 1024)
+    job = submit(demo_session, stack, sample_server.url(name),
+                 disk_format='raw')
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    message = failures.describe(job.error_code, job.error_params)
+    assert job.state == ImportJob.FAILED, message
+    assert job.error_code == 'glance_too_large', message
+    assert 'raise the limit' in message
+    assert images_named(demo_glance, job.image_name) == []

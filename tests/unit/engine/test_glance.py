@@ -1,0 +1,124 @@
+"""Uploads: retried when Glance or the network fails for a moment, the
+image of an earlier run used again, nothing left behind otherwise.
+
+A small in-memory Glance stands in here; tests/integration/test_faults.py
+does the same against the real Glance behind a faulty proxy.
+"""
+
+import types
+
+import pytest
+from glanceclient import exc as glance_exc
+from keystoneauth1 import exceptions as ks_exc
+
+from image_importer.engine import glance
+from image_importer.engine.errors import ImportFailure
+
+
+class FakeImages:
+    """``client.images`` with scripted upload failures."""
+
+    def __init__(self, failures=(), statuses=None):
+        self.failures = list(failures)
+        self.status = dict(statuses or {})
+        self.data = {}
+        self.created = []
+        self.deleted = []
+
+    def create(self, **meta):
+        image_id = 'img-%d' % (len(self.created) + 1)
+        self.created.append(image_id)
+        self.status[image_id] = 'queued'
+        return types.SimpleNamespace(id=image_id)
+
+    def upload(self, image_id, reader, image_size=None):
+        assert self.status[image_id] == 'queued'
+        body = reader.read(3)
+        if self.failures:
+            raise self.failures.pop(0)
+        body += reader.read()
+        self.data[image_id] = body
+        self.status[image_id] = 'active'
+
+    def get(self, image_id):
+        if image_id not in self.status:
+            raise glance_exc.HTTPNotFound()
+        return types.SimpleNamespace(status=self.status[image_id])
+
+    def delete(self, image_id):
+        self.deleted.append(image_id)
+        self.status.pop(image_id, None)
+
+
+def upload(images, path, **kwargs):
+    client = types.SimpleNamespace(images=images)
+    created = []
+    waits = []
+    image_id = glance.upload(client, {'name': 'x'}, str(path), 6,
+                             lambda done, total: None, created.append,
+                             sleep=waits.append, **kwargs)
+    return image_id, created, waits
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / 'disk'
+    path.write_bytes(b'abcdef')
+    return path
+
+
+@pytest.mark.parametrize('failure', [
+    glance_exc.HTTPServiceUnavailable(),
+    glance_exc.HTTPBadGateway(),
+    ks_exc.ConnectFailure('reset by peer'),
+])
+def test_a_passing_failure_is_tried_again_with_backoff(data, failure):
+    images = FakeImages(failures=[failure, failure])
+
+    image_id, created, waits = upload(images, data, retries=3, delay=2)
+
+    assert images.data == {image_id: b'abcdef'}
+    assert created == [image_id] and images.deleted == []
+    assert waits == [2, 4]
+
+
+def test_the_last_failure_deletes_the_image_and_says_why(data):
+    images = FakeImages(failures=[glance_exc.HTTPServiceUnavailable()] * 3)
+
+    with pytest.raises(ImportFailure) as caught:
+        upload(images, data, retries=2, delay=1)
+
+    assert caught.value.code == 'glance_error'
+    assert caught.value.params['status'] == 503
+    assert images.deleted == images.created == ['img-1']
+
+
+def test_too_large_is_not_retried(data):
+    images = FakeImages(failures=[glance_exc.HTTPOverLimit(
+        'Image exceeds the storage quota')])
+
+    with pytest.raises(ImportFailure) as caught:
+        upload(images, data, retries=3)
+
+    assert caught.value.code == 'glance_too_large'
+    assert 'storage quota' in caught.value.params['detail']
+    assert images.deleted == ['img-1']
+
+
+def test_the_image_of_an_earlier_run_is_used_again(data):
+    images = FakeImages(statuses={'earlier': 'queued'})
+
+    image_id, created, _waits = upload(images, data, image_id='earlier')
+
+    assert image_id == 'earlier' and created == []
+    assert images.created == [] and images.data == {'earlier': b'abcdef'}
+
+
+@pytest.mark.parametrize('status', ['active', 'killed', None])
+def test_an_earlier_image_that_cannot_take_data_is_replaced(data, status):
+    images = FakeImages(statuses={'earlier': status} if status else {})
+
+    image_id, created, _waits = upload(images, data, image_id='earlier')
+
+    assert created == [image_id] == ['img-1']
+    assert 'earlier' not in images.status
