@@ -115,6 +115,11 @@ MESSAGES = {
                            'limit, then retry.'),
     'glance_unreachable': _('The Image service could not be reached. Retry '
                             'later.'),
+    'glance_hash_mismatch': _('The Image service stored different data '
+                              'from what was sent (%(algorithm)s '
+                              '%(stored)s, sent %(sent)s), so the image was '
+                              'deleted. Retry; if it happens again, tell '
+                              'the operator: the storage may be faulty.'),
     'glance_not_active': _('The Image service did not accept the data (the '
                            'image is %(status)s).'),
     'invalid_host': _('"%(host)s" is a numeric address written in an '

@@ -46,7 +46,8 @@ SERVICES = {
 }
 REQUIREMENT_FILES = ('requirements.txt', 'test-requirements.txt')
 DATABASE_TESTS = ('tests/unit/test_models.py', 'tests/unit/test_runner.py',
-                  'tests/unit/test_command.py', 'tests/unit/test_actions.py')
+                  'tests/unit/test_command.py', 'tests/unit/test_actions.py',
+                  'tests/unit/test_limits.py')
 
 
 def say(text):

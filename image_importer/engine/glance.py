@@ -1,5 +1,6 @@
 """Create and upload a Glance image with the submitting user's authority."""
 
+import hashlib
 import logging
 import time
 
@@ -12,6 +13,8 @@ from keystoneauth1 import token_endpoint
 from image_importer.engine.errors import ImportFailure
 
 LOG = logging.getLogger(__name__)
+# Glance's default hashing_algorithm; what os_hash_value holds.
+HASH_ALGORITHM = 'sha512'
 
 
 def make_client(endpoint, token, verify=True):
@@ -30,19 +33,36 @@ def session_client(session, endpoint):
 
 
 class ProgressReader:
-    """A file wrapper that reports how much of it has been read."""
+    """A file wrapper that reports how much of it has been read, and
+    hashes it as Glance does, to compare with the image's
+    ``os_hash_value`` afterwards."""
 
-    def __init__(self, fileobj, total, progress):
+    def __init__(self, fileobj, total, progress, algorithm=HASH_ALGORITHM):
         self._file = fileobj
         self._total = total
         self._progress = progress
         self._done = 0
+        self.hash = hashlib.new(algorithm)
 
     def read(self, size=-1):
         data = self._file.read(size)
+        self.hash.update(data)
         self._done += len(data)
         self._progress(self._done, self._total)
         return data
+
+
+def _verify_stored(image, sent):
+    """Glance's hash of what it stored must be the hash of what was sent."""
+    algorithm = getattr(image, 'os_hash_algo', None)
+    stored = getattr(image, 'os_hash_value', None)
+    if algorithm != sent.name or not stored:
+        LOG.info('Image %s not compared end to end: Glance hashes with %s',
+                 image.id, algorithm)
+        return
+    if stored != sent.hexdigest():
+        raise ImportFailure('glance_hash_mismatch', algorithm=algorithm,
+                            sent=sent.hexdigest(), stored=stored)
 
 
 def _failure(exc):
@@ -141,9 +161,10 @@ def upload(client, meta, path, size, progress, on_created, image_id=None,
                 sleep(wait)
                 if not _ready_for_data(client, image_id, sleep=sleep):
                     raise
-        status = _status(client, image_id)
-        if status != 'active':
-            raise ImportFailure('glance_not_active', status=status)
+        image = client.images.get(image_id)
+        if image.status != 'active':
+            raise ImportFailure('glance_not_active', status=image.status)
+        _verify_stored(image, reader.hash)
     except BaseException as exc:
         delete_image(client, image_id)
         failure = _failure(exc) if isinstance(exc, Exception) else None

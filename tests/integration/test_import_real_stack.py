@@ -71,8 +71,8 @@ def images_named(glance, name):
 def test_qcow2_import_ends_active_with_identical_bytes(
         stack, demo_session, demo_glance, sample_server, importer_settings,
         tmp_path, wanted, expected_format):
-    _path, original = images.make_qcow2(str(sample_server.root),
-                                        'cirros-%s.qcow2' % expected_format)
+    path, original = images.make_qcow2(str(sample_server.root),
+                                       'cirros-%s.qcow2' % expected_format)
     job = submit(demo_session, stack,
                  sample_server.url('cirros-%s.qcow2' % expected_format),
                  disk_format=wanted, min_disk=1, min_ram=64,
@@ -91,6 +91,12 @@ def test_qcow2_import_ends_active_with_identical_bytes(
     assert job.virtual_size == len(original)
     assert job.auth_token == ''
     assert os.listdir(importer_settings['WORK_DIR']) == []
+    if expected_format == 'qcow2':
+        # Compared end to end by the worker: what Glance hashed is what
+        # was served.
+        with open(path, 'rb') as served:
+            assert image.os_hash_value == hashlib.sha512(
+                served.read()).hexdigest()
 
 
 def test_404_fails_with_the_status_and_leaves_no_image(

@@ -5,6 +5,7 @@ A small in-memory Glance stands in here; tests/integration/test_faults.py
 does the same against the real Glance behind a faulty proxy.
 """
 
+import hashlib
 import types
 
 import pytest
@@ -37,13 +38,20 @@ class FakeImages:
         if self.failures:
             raise self.failures.pop(0)
         body += reader.read()
-        self.data[image_id] = body
+        self.data[image_id] = self.corrupt(body)
         self.status[image_id] = 'active'
+
+    @staticmethod
+    def corrupt(body):
+        return body
 
     def get(self, image_id):
         if image_id not in self.status:
             raise glance_exc.HTTPNotFound()
-        return types.SimpleNamespace(status=self.status[image_id])
+        data = self.data.get(image_id)
+        return types.SimpleNamespace(
+            id=image_id, status=self.status[image_id], os_hash_algo='sha512',
+            os_hash_value=hashlib.sha512(data).hexdigest() if data else None)
 
     def delete(self, image_id):
         self.deleted.append(image_id)
@@ -122,3 +130,16 @@ def test_an_earlier_image_that_cannot_take_data_is_replaced(data, status):
 
     assert created == [image_id] == ['img-1']
     assert 'earlier' not in images.status
+
+
+def test_data_glance_stored_differently_fails_and_is_deleted(data):
+    images = FakeImages()
+    images.corrupt = lambda body: body[:-1] + b'X'
+
+    with pytest.raises(ImportFailure) as caught:
+        upload(images, data)
+
+    assert caught.value.code == 'glance_hash_mismatch'
+    assert caught.value.params['sent'] == hashlib.sha512(
+        b'abcdef').hexdigest()
+    assert images.deleted == ['img-1']
