@@ -62,6 +62,9 @@ DEFAULTS = {
     # many times, waiting UPLOAD_RETRY_DELAY seconds, doubled each time.
     'UPLOAD_RETRIES': 4,
     'UPLOAD_RETRY_DELAY': 2.0,
+    # Start the upload while the download goes on when the image goes to
+    # Glance in its own format; its last bytes wait for every check.
+    'OVERLAP_UPLOAD': True,
     # Limits on jobs; 0 means no limit. A submit over a queued limit is
     # refused with a message; a job over a running limit waits its turn.
     'MAX_RUNNING_PER_PROJECT': 2,

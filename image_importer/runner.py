@@ -153,6 +153,7 @@ def build_request(job):
         checksum_url=job.checksum_url or None,
         image_id=job.image_id or None,
         upload_retries=int(conf.get('UPLOAD_RETRIES')),
+        overlap=bool(conf.get('OVERLAP_UPLOAD')),
         upload_retry_delay=float(conf.get('UPLOAD_RETRY_DELAY')),
         resilience=fetch.Resilience(
             retries=int(conf.get('DOWNLOAD_RETRIES')),

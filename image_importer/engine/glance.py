@@ -65,7 +65,7 @@ def _verify_stored(image, sent):
                             sent=sent.hexdigest(), stored=stored)
 
 
-def _failure(exc):
+def failure(exc):
     """Translate a Glance or Keystone error into an ``ImportFailure``."""
     if isinstance(exc, glance_exc.HTTPUnauthorized):
         return ImportFailure('token_expired')
@@ -90,7 +90,7 @@ def _details(exc):
 TRANSIENT_STATUS = (502, 503, 504)
 
 
-def _transient(exc):
+def transient(exc):
     if isinstance(exc, glance_exc.HTTPException):
         return exc.code in TRANSIENT_STATUS
     # glanceclient wraps a broken connection as CommunicationError.
@@ -121,6 +121,33 @@ def _ready_for_data(client, image_id, timeout=30, sleep=time.sleep):
         sleep(1)
 
 
+def create_image(client, meta, on_created, image_id=None,
+                 sleep=time.sleep):
+    """The image to upload into: ``image_id`` (made by an earlier run of
+    the job) if it still waits for data, else a new one, announced with
+    ``on_created(image_id)``; the old one is deleted."""
+    if image_id and _ready_for_data(client, image_id, sleep=sleep):
+        LOG.info('Uploading again into image %s', image_id)
+        return image_id
+    if image_id:
+        delete_image(client, image_id)
+    try:
+        image_id = client.images.create(**meta).id
+    except Exception as exc:
+        raise failure(exc) or exc
+    on_created(image_id)
+    return image_id
+
+
+def check_stored(client, image_id, sent):
+    """The image must be active and hold what was sent (``sent`` is the
+    hash of the bytes sent)."""
+    image = client.images.get(image_id)
+    if image.status != 'active':
+        raise ImportFailure('glance_not_active', status=image.status)
+    _verify_stored(image, sent)
+
+
 def upload(client, meta, path, size, progress, on_created, image_id=None,
            retries=0, delay=2.0, sleep=time.sleep):
     """Create an image from ``meta`` and upload the file at ``path``.
@@ -134,17 +161,7 @@ def upload(client, meta, path, size, progress, on_created, image_id=None,
     ``progress``) deletes the image, so no half-made image is left behind.
     Returns the image id.
     """
-    if image_id and not _ready_for_data(client, image_id, sleep=sleep):
-        delete_image(client, image_id)
-        image_id = None
-    if image_id is None:
-        try:
-            image_id = client.images.create(**meta).id
-        except Exception as exc:
-            raise _failure(exc) or exc
-        on_created(image_id)
-    else:
-        LOG.info('Uploading again into image %s', image_id)
+    image_id = create_image(client, meta, on_created, image_id, sleep=sleep)
     try:
         for attempt in range(retries + 1):
             try:
@@ -153,7 +170,7 @@ def upload(client, meta, path, size, progress, on_created, image_id=None,
                     client.images.upload(image_id, reader, image_size=size)
                 break
             except Exception as exc:
-                if attempt == retries or not _transient(exc):
+                if attempt == retries or not transient(exc):
                     raise
                 wait = delay * 2 ** attempt
                 LOG.warning('Upload of image %s failed (%s); trying again '
@@ -161,15 +178,12 @@ def upload(client, meta, path, size, progress, on_created, image_id=None,
                 sleep(wait)
                 if not _ready_for_data(client, image_id, sleep=sleep):
                     raise
-        image = client.images.get(image_id)
-        if image.status != 'active':
-            raise ImportFailure('glance_not_active', status=image.status)
-        _verify_stored(image, reader.hash)
+        check_stored(client, image_id, reader.hash)
     except BaseException as exc:
         delete_image(client, image_id)
-        failure = _failure(exc) if isinstance(exc, Exception) else None
-        if failure is not None:
-            raise failure from exc
+        mapped = failure(exc) if isinstance(exc, Exception) else None
+        if mapped is not None:
+            raise mapped from exc
         raise
     return image_id
 

@@ -18,9 +18,11 @@ Nothing reaches Glance before the checksum and the safety checks pass.
 import dataclasses
 import errno
 import json
+import logging
 import os
 import posixpath
 import shutil
+import time
 import urllib.parse
 
 from oslo_utils.imageutils import format_inspector
@@ -29,10 +31,12 @@ from image_importer.engine import checksum
 from image_importer.engine import disk
 from image_importer.engine import fetch
 from image_importer.engine import glance
+from image_importer.engine import overlap
 from image_importer.engine import suggest
 from image_importer.engine import unpack
 from image_importer.engine.errors import ImportFailure
 
+LOG = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024
 CHECKSUM_FILE_LIMIT = 1024 * 1024
 # Always computed, whatever the user gave, so the job can show it.
@@ -60,6 +64,8 @@ class ImportRequest:
     image_id: str | None = None
     upload_retries: int = 0
     upload_retry_delay: float = 2.0
+    # Upload while downloading when no conversion is needed.
+    overlap: bool = True
 
 
 @dataclasses.dataclass
@@ -149,11 +155,16 @@ def _write_error(exc):
     return exc
 
 
-def receive(request, workdir, reporter, algorithms):
-    """Download, hash, unpack and inspect into ``workdir/source``."""
+def receive(request, workdir, reporter, algorithms, follower=None):
+    """Download, hash, unpack and inspect into ``workdir/source``.
+
+    ``follower.written(wrapper, out, size)``, if given, is called after
+    each write with the inspecting stream, the file and its size.
+    """
     limit = space_limit(workdir, request.max_bytes, request.reserve)
     try:
-        return _receive(request, workdir, reporter, algorithms, limit)
+        return _receive(request, workdir, reporter, algorithms, limit,
+                        follower)
     except ImportFailure as exc:
         # Past the free space rather than the operator's size limit.
         if (exc.code in ('too_large', 'unpacked_too_large') and
@@ -226,7 +237,7 @@ def _remember(workdir, url, download, stream):
         json.dump({'url': url, 'validator': download.validator}, state_file)
 
 
-def _receive(request, workdir, reporter, algorithms, limit):
+def _receive(request, workdir, reporter, algorithms, limit, follower):
     path = os.path.join(workdir, 'source')
     start, validator = _resume_point(workdir, path, request.url)
     download = fetch.Download(request.fetcher, request.url,
@@ -267,6 +278,8 @@ def _receive(request, workdir, reporter, algorithms, limit):
                     if size + len(data) > kept:
                         out.write(data[max(kept - size, 0):])
                     size += len(data)
+                    if follower is not None:
+                        follower.written(wrapper, out, size)
         except OSError as exc:
             raise _write_error(exc) from exc
         wrapper.close()
@@ -279,6 +292,88 @@ def _receive(request, workdir, reporter, algorithms, limit):
             source.close()
 
 
+class _Follower:
+    """Starts the upload while the download goes on, once the format is
+    known and the image goes to Glance as it is (see engine.overlap)."""
+
+    # Past this many bytes without a known format, the upload waits.
+    DECIDE_WITHIN = 64 * 1024 * 1024
+
+    def __init__(self, request, path, reporter):
+        self.request = request
+        self.path = path
+        self.reporter = reporter
+        self.decided = False
+        self.format = None
+        self.upload = None
+
+    def written(self, wrapper, out, size):
+        if self.upload is not None:
+            out.flush()
+            self.upload.reader.wrote(size)
+            return
+        if self.decided:
+            return
+        formats = wrapper.formats
+        if formats is None:
+            self.decided = size > self.DECIDE_WITHIN
+            return
+        self.decided = True
+        if len(formats) != 1:
+            return
+        found = disk.READABLE.get(formats[0].NAME, (None,))[0]
+        if found is None or (self.request.disk_format or found) != found:
+            return
+        self.format = found
+        image_id = glance.create_image(
+            self.request.glance_client, self.request.image_meta(found),
+            self.reporter.image_created, self.request.image_id)
+        out.flush()
+        self.upload = overlap.EarlyUpload(self.request.glance_client,
+                                          image_id, self.path)
+        self.upload.reader.wrote(size)
+
+    def stop(self):
+        """Abort the upload and delete its image."""
+        if self.upload is not None:
+            self.upload.stop()
+            glance.delete_image(self.request.glance_client,
+                                self.upload.image_id)
+
+    def finish(self, size):
+        """Send the held-back bytes; returns the image id. An upload that
+        Glance broke is sent again from the file, with retries."""
+        request = self.request
+        upload = self.upload
+        self.reporter.phase('uploading')
+        try:
+            upload.finish(self.reporter.progress, size)
+        except Exception as exc:
+            if not (glance.transient(exc) and request.upload_retries):
+                self.stop()
+                raise glance.failure(exc) or exc
+            # That was the first try; the others send the file again.
+            LOG.warning('Upload of image %s broke (%s); sending it again '
+                        'from the file', upload.image_id, exc)
+            time.sleep(request.upload_retry_delay)
+            return glance.upload(
+                request.glance_client, request.image_meta(self.format),
+                self.path, size, self.reporter.progress,
+                self.reporter.image_created, image_id=upload.image_id,
+                retries=request.upload_retries - 1,
+                delay=request.upload_retry_delay * 2)
+        except BaseException:
+            self.stop()
+            raise
+        try:
+            glance.check_stored(request.glance_client, upload.image_id,
+                                upload.reader.hash)
+        except BaseException:
+            glance.delete_image(request.glance_client, upload.image_id)
+            raise
+        return upload.image_id
+
+
 def run(request, workdir, reporter):
     """Import ``request`` using the private directory ``workdir``.
 
@@ -289,36 +384,42 @@ def run(request, workdir, reporter):
     algorithms = sorted({DISPLAY_ALGORITHM} |
                         ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
-    received = receive(request, workdir, reporter, algorithms)
-    if expected:
-        checksum.verify(expected, received.checksums)
-    info = disk.inspect(received.path, received.inspectors,
-                        request.max_virtual_size)
+    follower = None
+    if request.overlap and request.glance_client is not None:
+        follower = _Follower(request, os.path.join(workdir, 'source'),
+                             reporter)
+    try:
+        received = receive(request, workdir, reporter, algorithms, follower)
+        if follower is not None and follower.upload is not None:
+            follower.upload.reader.end()
+        if expected:
+            checksum.verify(expected, received.checksums)
+        info = disk.inspect(received.path, received.inspectors,
+                            request.max_virtual_size)
+        if follower is not None and follower.upload is not None and (
+                info.format != follower.format):
+            raise ImportFailure('format_disagreement',
+                                format=follower.format, qemu=info.format)
+    except BaseException:
+        if follower is not None:
+            follower.stop()
+        raise
     target = request.disk_format or info.format
     data = received.path
-    if target != info.format:
-        if target == 'iso':
-            raise ImportFailure('not_an_iso', format=info.format,
-                                name=file_name(request.url))
-        if info.format == 'iso':
-            raise ImportFailure('cannot_convert', source=info.format,
-                                target=target)
-        require_space(workdir, info.virtual_size, request.reserve)
-        reporter.phase('converting')
-        data = os.path.join(workdir, 'converted')
-        disk.convert(received.path, info, data, target, reporter.progress)
-        os.unlink(received.path)
-        converted = disk.inspect(data)
-        if converted.format != target:
-            raise ImportFailure('format_disagreement', format=target,
-                                qemu=converted.format)
-    reporter.phase('uploading')
-    size = os.path.getsize(data)
-    image_id = glance.upload(request.glance_client, request.image_meta(target),
-                             data, size, reporter.progress,
-                             reporter.image_created, image_id=request.image_id,
-                             retries=request.upload_retries,
-                             delay=request.upload_retry_delay)
+    if follower is not None and follower.upload is not None:
+        size = received.size
+        image_id = follower.finish(size)
+    else:
+        if target != info.format:
+            data = _convert(request, workdir, reporter, received, info,
+                            target)
+        reporter.phase('uploading')
+        size = os.path.getsize(data)
+        image_id = glance.upload(
+            request.glance_client, request.image_meta(target), data, size,
+            reporter.progress, reporter.image_created,
+            image_id=request.image_id, retries=request.upload_retries,
+            delay=request.upload_retry_delay)
     return ImportResult(
         image_id=image_id, source_format=info.format, disk_format=target,
         size=size, virtual_size=info.virtual_size,
@@ -329,3 +430,22 @@ def run(request, workdir, reporter):
         suggestions=suggest.suggest(received.member or
                                     file_name(request.url),
                                     info.virtual_size))
+
+
+def _convert(request, workdir, reporter, received, info, target):
+    if target == 'iso':
+        raise ImportFailure('not_an_iso', format=info.format,
+                            name=file_name(request.url))
+    if info.format == 'iso':
+        raise ImportFailure('cannot_convert', source=info.format,
+                            target=target)
+    require_space(workdir, info.virtual_size, request.reserve)
+    reporter.phase('converting')
+    data = os.path.join(workdir, 'converted')
+    disk.convert(received.path, info, data, target, reporter.progress)
+    os.unlink(received.path)
+    converted = disk.inspect(data)
+    if converted.format != target:
+        raise ImportFailure('format_disagreement', format=target,
+                            qemu=converted.format)
+    return data

@@ -4,18 +4,23 @@ The job runs exactly as the Celery task runs it (``runner.run_job``), with
 the demo user's real token, a real loopback HTTP server and real qemu-img.
 """
 
+import datetime
 import hashlib
 import os
 import subprocess
 import tarfile
+import threading
+import time
 
 import pytest
+from glanceclient import exc as glance_exc
 
 from image_importer import crypto
 from image_importer import failures
 from image_importer import runner
 from image_importer.models import ImportJob
 from tools import images
+from tools.fileserver import FileServer
 
 pytestmark = [pytest.mark.realstack, pytest.mark.django_db]
 
@@ -168,9 +173,12 @@ def test_compressed_image_with_checksum_file_ends_active_verified(
     assert os.listdir(importer_settings['WORK_DIR']) == []
 
 
-def test_checksum_mismatch_fails_before_anything_reaches_glance(
+def test_checksum_mismatch_fails_and_the_image_never_becomes_active(
         stack, demo_session, demo_glance, sample_server, importer_settings):
-    images.make_qcow2(str(sample_server.root), 'm.qcow2')
+    # Large enough that the upload runs during the download (it holds
+    # back its last bytes until the checksum is verified).
+    images.make_qcow2(str(sample_server.root), 'm.qcow2',
+                      size=64 * 1024 * 1024)
     job = submit(demo_session, stack, sample_server.url('m.qcow2'),
                  expected_checksum='sha256:' + '1' * 64)
 
@@ -179,9 +187,50 @@ def test_checksum_mismatch_fails_before_anything_reaches_glance(
     job.refresh_from_db()
     assert (job.state, job.error_code) == (ImportJob.FAILED,
                                            'checksum_mismatch')
-    assert job.image_id == ''
+    assert job.image_id, 'the upload did not start during the download'
+    with pytest.raises(glance_exc.HTTPNotFound):
+        demo_glance.images.get(job.image_id)
     assert images_named(demo_glance, job.image_name) == []
     assert os.listdir(importer_settings['WORK_DIR']) == []
+
+
+def test_upload_runs_while_the_download_goes_on(
+        stack, demo_session, demo_glance, tmp_path, importer_settings):
+    """With no conversion the upload starts once the format is known and
+    follows the download; the image is active only after every check."""
+    path, original = images.make_qcow2(str(tmp_path), 'overlap.qcow2',
+                                       size=48 * 1024 * 1024)
+    seen = []
+    done = threading.Event()
+    with FileServer(tmp_path, rate=8 * 1024 * 1024) as slow:
+        importer_settings['URL_ALLOWLIST'] = ['127.0.0.1:%d' % slow.port]
+        job = submit(demo_session, stack, slow.url('overlap.qcow2'))
+        watcher = threading.Thread(target=watch_glance, args=(
+            demo_glance, job.image_name, seen, done), daemon=True)
+        watcher.start()
+        try:
+            run_to_active(job)
+        finally:
+            done.set()
+            watcher.join()
+
+    # Glance was receiving data before the download had ended.
+    download = job.phases[0]
+    assert download['phase'] == 'downloading'
+    ended = datetime.datetime.fromisoformat(download['end']).timestamp()
+    assert [when for when, status in seen
+            if status == 'saving' and when < ended - 1]
+    image = assert_image_holds(demo_glance, job, original, tmp_path)
+    with open(path, 'rb') as served:
+        assert image.os_hash_value == hashlib.sha512(
+            served.read()).hexdigest()
+
+
+def watch_glance(glance, name, seen, done):
+    """Record (time, status) of the image called ``name`` until done."""
+    while not done.wait(0.2):
+        for image in glance.images.list(filters={'name': name}):
+            seen.append((time.time(), image.status))
 
 
 def test_tar_xz_with_raw_disk_ends_active(
