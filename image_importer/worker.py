@@ -47,6 +47,11 @@ def celery_config():
         # queues it again: the job table, not the broker, is the truth.
         'task_acks_late': False,
         'worker_prefetch_multiplier': 1,
+        # On Redis a worker takes a message only when a process is free,
+        # so none waits unacknowledged behind a long job (Celery supports
+        # this for Redis only; see docs/operations.md for RabbitMQ).
+        'worker_disable_prefetch': broker_url.startswith(
+            ('redis://', 'rediss://')),
         # A job past JOB_TIMEOUT gets SoftTimeLimitExceeded and fails with
         # a message (cleaning up after itself); one that ignores it is
         # killed a few minutes later, and its lease brings it back to the
