@@ -65,7 +65,7 @@ class ImportRequest:
     upload_retries: int = 0
     upload_retry_delay: float = 2.0
     # Upload while downloading when no conversion is needed.
-    overlap: bool = True
+    overlap: bool = False
 
 
 @dataclasses.dataclass

@@ -177,6 +177,7 @@ def test_checksum_mismatch_fails_and_the_image_never_becomes_active(
         stack, demo_session, demo_glance, sample_server, importer_settings):
     # Large enough that the upload runs during the download (it holds
     # back its last bytes until the checksum is verified).
+    importer_settings['OVERLAP_UPLOAD'] = True
     images.make_qcow2(str(sample_server.root), 'm.qcow2',
                       size=64 * 1024 * 1024)
     job = submit(demo_session, stack, sample_server.url('m.qcow2'),
@@ -200,6 +201,7 @@ def test_upload_runs_while_the_download_goes_on(
     follows the download; the image is active only after every check."""
     path, original = images.make_qcow2(str(tmp_path), 'overlap.qcow2',
                                        size=48 * 1024 * 1024)
+    importer_settings['OVERLAP_UPLOAD'] = True
     seen = []
     done = threading.Event()
     with FileServer(tmp_path, rate=8 * 1024 * 1024) as slow:

@@ -233,7 +233,7 @@ KILL_POINTS = {
     'downloading': ('', lambda root, name: images.make_qcow2(
         root, name, size=96 * MiB)),
     'converting': ('vmdk', lambda root, name: images.make_qcow2(
-        root, name, size=192 * MiB)),
+        root, name, size=256 * MiB)),
     'uploading': ('raw', lambda root, name: images.make_sparse_qcow2(
         root, name, 384 * MiB, data=8 * MiB)),
 }
@@ -249,14 +249,14 @@ def test_worker_killed_mid_job_the_job_ends_on_another_host(
     host_a.start()
     job_id = submit(host_a, stack, source.url(name), name, disk_format)
 
-    before = wait_for(database, job_id,
-                      lambda row: (row['state'] == phase and
-                                   row['bytes_done'] > 4 * MiB),
-                      what=phase)
+    def caught(row):
+        return (row['state'] == phase and row['bytes_done'] > 4 * MiB and
+                (phase != 'converting' or qemu_img_processes(
+                    host_a.work_dir)))
+
+    before = wait_for(database, job_id, caught, what=phase)
     host_a.kill()
     assert before['worker'].startswith('host-a@')
-    if phase == 'converting':
-        assert qemu_img_processes(host_a.work_dir), 'caught no conversion'
     # The kernel ends qemu-img with the worker that ran it.
     assert wait_until(lambda: not qemu_img_processes(host_a.work_dir))
     host_b.start()
