@@ -1,0 +1,77 @@
+"""The import benchmark (tools/bench.py), small, so it cannot rot.
+
+It runs as a user runs it: its own Keystone + Glance, a worker, a loopback
+file server, real curl, qemu-img, xz and the openstack CLI; every import,
+by each method, must end active with the right bytes.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.realstack
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+MIB = 1024 * 1024
+MEASUREMENTS = (
+    'importer/qcow2', 'importer/qcow2-raw', 'importer/xz-raw',
+    'by-hand/qcow2', 'by-hand/qcow2-raw', 'by-hand/xz-raw',
+    'web-download/qcow2', 'web-download/raw',
+    'glance-put/qcow2', 'glance-put/raw',
+)
+TARGETS = 5
+
+
+def test_small_bench_imports_every_way_and_reports_it_all(tmp_path):
+    size = 32 * MIB
+    result = subprocess.run(
+        [sys.executable, 'tools/bench.py', '--size', '32M', '--runs', '1',
+         '--cache', str(tmp_path / 'images')],
+        cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    summary = json.loads(lines[-1])
+    assert summary['ok'] and summary['failures'] == []
+    assert summary['size'] == size and summary['runs'] == 1
+
+    sources = summary['sources'][str(size)]
+    assert sources['bench.raw'] == size
+    final_size = {'qcow2': sources['bench.qcow2'], 'raw': size}
+    # The qcow2 keeps the zero half out of the file.
+    assert final_size['qcow2'] < size * 3 // 4
+    results = summary['results']
+    assert sorted(results) == sorted(MEASUREMENTS)
+    for key, found in results.items():
+        final = 'qcow2' if key.endswith('/qcow2') else 'raw'
+        assert found['ok'] and found['errors'] == [], key
+        assert found['sizes'] == [final_size[final]], key
+        assert found['median_s'] > 0, key
+
+    for case in ('qcow2', 'qcow2-raw', 'xz-raw'):
+        importer = results['importer/' + case]
+        assert {'downloading', 'uploading'} <= set(
+            importer['phases_median_s']), case
+        assert importer['worker_rss_peak_bytes'] > 10 * MIB, case
+        assert importer['disk_peak_bytes'] > 0, case
+        assert importer['job_writes_median'] >= 2, case
+        assert importer['queued_s_median'] >= 0, case
+        comparison = summary['cases'][case]
+        for field in ('importer_s', 'by_hand_s', 'web_download_s',
+                      'floor_s', 'vs_floor', 'vs_by_hand',
+                      'vs_web_download'):
+            assert comparison[field] > 0, (case, field)
+    assert results['by-hand/qcow2-raw']['steps_median_s'][
+        'qemu-img convert'] > 0
+    assert 'xz -d' in results['by-hand/xz-raw']['steps_median_s']
+
+    assert len(summary['targets']) == TARGETS
+    for target in summary['targets']:
+        assert target['value'] is not None, target
+        verdict = 'MET' if target['met'] else 'MISSED'
+        assert '- %s %s: %.2f' % (verdict, target['target'],
+                                  target['value']) in lines
+    assert any(line.startswith('| qcow2 kept | ') for line in lines)

@@ -1,0 +1,1138 @@
+"""End-to-end import benchmark on the real local stack (issue 6).
+
+Run from the Horizon virtualenv (``tools/test`` makes it), or ``tox -e
+bench``::
+
+    ~/.cache/horizon-image-importer/venv-horizon/bin/python tools/bench.py \
+        [--size 2G] [--runs 3] [--rss-size 8G] [--broker URL] [--cache DIR]
+
+Starts its own Keystone + Glance (free ports, a temp state dir; Glance's
+web-download allowed to reach the loopback file server), an import worker
+(``tools.dashboard.Dashboard``; the embedded broker unless ``--broker``)
+and a file server over a generated disk image (first half random, second
+half zeros; as qcow2, raw and raw.xz, made once per size under
+``--cache``). After a few tiny warm-up uploads, ``--runs`` rounds, each
+measuring side by side:
+
+- this importer, submit to active (the job row's ``created_at`` to
+  ``finished_at``): qcow2 kept, qcow2 -> raw, raw.xz -> raw; with the
+  worker's peak RSS, the work dir's peak disk use, the job's phases and
+  the time spent writing the job row (progress, phases, lease);
+- the same outcome by hand: ``curl``, then ``qemu-img convert`` (or
+  ``xz -d``) where the outcome is raw, then ``openstack image create
+  --file``;
+- Glance's web-download import of the qcow2 URL and of the raw URL (Glance
+  neither converts nor decompresses);
+- Glance's own ingestion, the floor: create the image and PUT the final
+  bytes from a local file, chunked.
+
+With ``--rss-size``, the importer also imports a bigger image once, to
+compare the worker's peak RSS. Every image is checked (active, size, disk
+format, Glance's hash equal to the expected bytes') and deleted. Prints a
+markdown table of medians and ratios, the targets of issue 6 as MET or
+MISSED, and one JSON line. The exit status is 1 if any measurement failed
+(not for a missed target); the state dir (logs) is then kept.
+
+``tools/bench_pipeline.py`` times the pipeline's stages alone (no Glance).
+"""
+
+import argparse
+import datetime
+import hashlib
+import http.client
+import json
+import lzma
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools import dashboard as dashboard_tool  # noqa: E402
+from tools import images  # noqa: E402
+from tools import stack as stack_tool  # noqa: E402
+from tools.fileserver import FileServer  # noqa: E402
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+CHUNK = MIB
+SAMPLE_INTERVAL = 0.05
+NAME_PREFIX = 'hii-bench-'
+
+# Outcome cases: (label, source file, importer's disk_format, final format)
+CASES = {
+    'qcow2': ('qcow2 kept', 'bench.qcow2', '', 'qcow2'),
+    'qcow2-raw': ('qcow2 -> raw', 'bench.qcow2', 'raw', 'raw'),
+    'xz-raw': ('raw.xz -> raw', 'bench.raw.xz', 'raw', 'raw'),
+}
+# The by-hand step turning the download into the final file.
+BY_HAND_STEP = {'qcow2': None, 'qcow2-raw': 'qemu-img convert',
+                'xz-raw': 'xz -d'}
+# Glance cannot convert or decompress: web-download and the floor exist
+# for the two final files; each case compares with the one it ends as.
+FINAL_FILE = {'qcow2': 'bench.qcow2', 'raw': 'bench.raw'}
+
+# Records a job (as the dashboard does) from a JSON line on stdin and
+# answers its id; runs in the dashboard's Python with its settings.
+SUBMITTER = '''
+import django, json, sys
+django.setup()
+from image_importer import crypto, tasks
+from image_importer.models import ImportJob
+for line in sys.stdin:
+    args = json.loads(line)
+    job = ImportJob.objects.create(
+        project_id=args['project'], user_id=args['user'], user_name='demo',
+        image_name=args['name'], source_url=args['url'],
+        disk_format=args['disk_format'], glance_endpoint=args['glance'],
+        auth_token=crypto.encrypt(args['token']))
+    tasks.enqueue(job.pk)
+    print(job.pk.hex, flush=True)
+'''
+
+# Appended to the worker's settings: times every UPDATE of the job table
+# (progress, phase changes, lease renewals) and keeps per-process totals
+# in STATE/writes-PID.json, so the bench can tell what the job-row writes
+# cost an import. Measurement only; the importer's code is unchanged.
+WRITE_TIMER = '''
+def _hii_bench_time_job_writes(directory):
+    import json
+    import os
+    import time
+    from django.db.backends import utils
+
+    execute = utils.CursorWrapper.execute
+    totals = {{'seconds': 0.0, 'count': 0}}
+
+    def timed(self, sql, params=None):
+        if not (sql.startswith('UPDATE') and
+                'image_importer_importjob' in sql):
+            return execute(self, sql, params)
+        start = time.perf_counter()
+        try:
+            return execute(self, sql, params)
+        finally:
+            totals['seconds'] += time.perf_counter() - start
+            totals['count'] += 1
+            path = os.path.join(directory, 'writes-%d.json' % os.getpid())
+            with open(path + '.tmp', 'w') as out:
+                json.dump(totals, out)
+            os.replace(path + '.tmp', path)
+
+    utils.CursorWrapper.execute = timed
+
+
+_hii_bench_time_job_writes({directory!r})
+'''
+
+
+class BenchError(Exception):
+    """A measurement failed (not a missed target)."""
+
+
+# ---------------------------------------------------------------- helpers
+
+def log(message):
+    print('bench: ' + message, file=sys.stderr, flush=True)
+
+
+def parse_size(text):
+    """'2G', '64M', '512MiB' or bytes -> bytes (a whole number of MiB)."""
+    units = {'': 1, 'K': 1024, 'M': MIB, 'G': GIB, 'T': 1024 * GIB}
+    value = text.strip().upper().removesuffix('B').removesuffix('I')
+    unit = value[-1:] if value[-1:] in units else ''
+    number = value[:-1] if unit else value
+    try:
+        size = int(float(number) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            '%r is not a size; write e.g. 2G or 64M' % text)
+    if size < 2 * MIB or size % (2 * MIB):
+        raise argparse.ArgumentTypeError(
+            '%r: the size must be a positive multiple of 2 MiB' % text)
+    return size
+
+
+def size_label(size):
+    if size % GIB == 0:
+        return '%d GiB' % (size // GIB)
+    return '%d MiB' % (size // MIB)
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def ratio(numerator, denominator):
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def allocated(path):
+    """Bytes allocated on disk under ``path`` (sparse files count as
+    written)."""
+    total = 0
+    for directory, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_blocks
+            except FileNotFoundError:
+                pass
+    return total * 512
+
+
+def parse_time(value):
+    """A job-row time (SQLite text, naive UTC, or ISO with an offset)."""
+    when = datetime.datetime.fromisoformat(str(value).replace('Z', '+00:00'))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when
+
+
+# ---------------------------------------------------------------- images
+
+def make_sources(directory, size):
+    """The bench image as raw (sparse second half), qcow2 and raw.xz, made
+    once per size; returns {file name: {'size', 'sha512'}}."""
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = directory / 'manifest.json'
+    try:
+        return json.loads(manifest.read_text())
+    except (FileNotFoundError, ValueError):
+        pass
+    log('making the %s test image in %s (once)'
+        % (size_label(size), directory))
+    raw = directory / 'bench.raw'
+    with open(raw, 'wb') as out:
+        for _ in range(size // 2 // MIB):
+            out.write(os.urandom(MIB))
+        out.truncate(size)
+    qcow2 = directory / 'bench.qcow2'
+    images.qemu_img('convert', '-f', 'raw', '-O', 'qcow2', str(raw),
+                    str(qcow2))
+    xz = directory / 'bench.raw.xz'
+    write_xz(raw, xz, stored=size // 2)
+    subprocess.run(['xz', '-t', str(xz)], check=True)
+    found = {}
+    for path in (raw, qcow2, xz):
+        digest = hashlib.sha512()
+        with open(path, 'rb') as data:
+            while block := data.read(CHUNK):
+                digest.update(block)
+        found[path.name] = {'size': path.stat().st_size,
+                            'sha512': digest.hexdigest()}
+    manifest.write_text(json.dumps(found))
+    return found
+
+
+def _varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7f | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _crc32(data):
+    return zlib.crc32(data).to_bytes(4, 'little')
+
+
+def write_xz(source, target, stored):
+    """Write ``source`` as a one-block .xz file whose first ``stored``
+    bytes are LZMA2 uncompressed chunks and the rest LZMA2-compressed.
+
+    This is what xz itself makes of random data (it falls back to
+    uncompressed chunks), without spending minutes finding that out: LZMA
+    over random bytes runs at a few MB/s here. ``xz -t`` checks the file.
+    """
+    dict_size, dict_byte = MIB, 16      # 2 << (16 // 2 + 11) == 1 MiB
+    crc = 0
+    written = 0
+    with open(source, 'rb') as data, open(target, 'wb') as out:
+        flags = b'\x00\x01'               # check: CRC32
+        out.write(b'\xfd7zXZ\x00' + flags + _crc32(flags))
+        # Size (12 // 4 - 1), flags, LZMA2 with its dictionary, padding.
+        header = bytes([2, 0x00, 0x21, 0x01, dict_byte, 0, 0, 0])
+        header += _crc32(header)
+        out.write(header)
+        control = 0x01                  # uncompressed, dictionary reset
+        left = stored
+        while left:
+            chunk = data.read(min(64 * 1024, left))
+            left -= len(chunk)
+            crc = zlib.crc32(chunk, crc)
+            out.write(bytes([control]) + (len(chunk) - 1).to_bytes(2, 'big'))
+            out.write(chunk)
+            written += 3 + len(chunk)
+            control = 0x02              # uncompressed, no reset
+        # liblzma's own chunks; the first resets the dictionary.
+        encoder = lzma.LZMACompressor(lzma.FORMAT_RAW, filters=[
+            {'id': lzma.FILTER_LZMA2, 'preset': 1, 'dict_size': dict_size}])
+        while chunk := data.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+            packed = encoder.compress(chunk)
+            out.write(packed)
+            written += len(packed)
+        packed = encoder.flush()        # ends with the end marker
+        out.write(packed)
+        written += len(packed)
+        out.write(bytes(-(len(header) + written) % 4))
+        out.write(crc.to_bytes(4, 'little'))
+        unpadded = len(header) + written + 4
+        index = b'\x00' + _varint(1) + _varint(unpadded) + _varint(
+            os.path.getsize(source))
+        index += bytes(-len(index) % 4)
+        index += _crc32(index)
+        out.write(index)
+        backward = (len(index) // 4 - 1).to_bytes(4, 'little')
+        out.write(_crc32(backward + flags) + backward + flags + b'YZ')
+
+
+# ---------------------------------------------------------------- glance
+
+class Glance:
+    """The few Glance v2 calls the bench makes, as the demo user."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.url = stack.glance_url
+        self.port = stack.glance_port
+        self._token = None
+        self._token_at = 0
+
+    @property
+    def token(self):
+        if time.monotonic() - self._token_at > 600:
+            self._token = self.stack.token('demo')
+            self._token_at = time.monotonic()
+        return self._token
+
+    def call(self, method, path, body=None, content_type=None, tries=1):
+        """One call; a 5xx answer is tried again up to ``tries`` times."""
+        for attempt in range(1, tries + 1):
+            try:
+                return self._call(method, path, body, content_type)
+            except urllib.error.HTTPError as exc:
+                detail = exc.read()[:300]
+                if exc.code < 500 or attempt == tries:
+                    raise BenchError('Glance %s %s: %s %s' % (
+                        method, path, exc.code, detail))
+                log('Glance %s %s answered %s; again' % (
+                    method, path, exc.code))
+                time.sleep(attempt)
+
+    def _call(self, method, path, body, content_type):
+        data = None
+        headers = {'X-Auth-Token': self.token, 'Accept': 'application/json'}
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers['Content-Type'] = content_type or 'application/json'
+        request = urllib.request.Request(self.url + path, data, headers,
+                                         method=method)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def create(self, name, disk_format):
+        return self.call('POST', '/v2/images', {
+            'name': name, 'disk_format': disk_format,
+            'container_format': 'bare'})['id']
+
+    def get(self, image_id):
+        return self.call('GET', '/v2/images/%s' % image_id)
+
+    def delete(self, image_id):
+        try:
+            self.call('DELETE', '/v2/images/%s' % image_id, tries=4)
+        except BenchError as exc:
+            if ' 404 ' not in str(exc):
+                raise
+
+    def wait_unlocked(self, image_id, timeout=60):
+        """Until an import task has let go of the image: deleting it
+        while the task still writes makes Glance on SQLite fail with
+        "database is locked"."""
+        deadline = time.monotonic() + timeout
+        while 'os_glance_import_task' in self.get(image_id):
+            if time.monotonic() > deadline:
+                raise BenchError('the import task of image %s did not end '
+                                 'in %d s' % (image_id, timeout))
+            time.sleep(0.1)
+
+    def put_file(self, image_id, path):
+        """PUT the file's bytes, chunked (a generator body)."""
+        def chunks():
+            with open(path, 'rb') as data:
+                while block := data.read(CHUNK):
+                    yield block
+
+        conn = http.client.HTTPConnection('127.0.0.1', self.port,
+                                          timeout=600)
+        try:
+            conn.request('PUT', '/v2/images/%s/file' % image_id, chunks(),
+                         {'X-Auth-Token': self.token,
+                          'Content-Type': 'application/octet-stream'})
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        if response.status != 204:
+            raise BenchError('Glance PUT of %s: %s %s' % (
+                path, response.status, body[:300]))
+
+    def web_download(self, image_id, url):
+        self.call('POST', '/v2/images/%s/import' % image_id, {
+            'method': {'name': 'web-download', 'uri': url}})
+
+    def wait_active(self, image_id, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            image = self.get(image_id)
+            if image['status'] == 'active':
+                return image
+            failed = image.get('os_glance_failed_import')
+            if image['status'] in ('killed', 'deleted') or failed:
+                raise BenchError('Glance image %s ended %s (failed import: '
+                                 '%s)' % (image_id, image['status'], failed))
+            if time.monotonic() > deadline:
+                raise BenchError('Glance image %s still %s after %d s' % (
+                    image_id, image['status'], timeout))
+            time.sleep(0.1)
+
+    def leftovers(self):
+        images_ = self.call('GET', '/v2/images?limit=1000')['images']
+        return [i['id'] for i in images_ if i['name'].startswith(NAME_PREFIX)]
+
+
+# ---------------------------------------------------------------- sampling
+
+def _pgid_members(pgid):
+    members = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path('/proc/%s/stat' % entry).read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(')', 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != 'Z':
+            members.append(int(entry))
+    return members
+
+
+def _status_kib(pid, key):
+    try:
+        for line in Path('/proc/%d/status' % pid).read_text().splitlines():
+            if line.startswith(key + ':'):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _is_celery(pid):
+    try:
+        return b'celery' in Path('/proc/%d/cmdline' % pid).read_bytes()
+    except OSError:
+        return False
+
+
+def _cpu_seconds(pid):
+    """utime + stime + waited-for children's, in seconds."""
+    try:
+        fields = Path('/proc/%d/stat' % pid).read_text().rsplit(
+            ')', 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / os.sysconf('SC_CLK_TCK')
+
+
+class Sampler:
+    """Polls, in a thread, a process group's RSS and a folder's disk use;
+    their peaks over the ``with`` block."""
+
+    def __init__(self, pgid=None, folder=None):
+        self.pgid = pgid
+        self.folder = folder
+        self.rss_peak = 0          # largest single celery process, bytes
+        self.helper_rss_peak = 0   # largest other process (qemu-img), bytes
+        self.group_rss_peak = 0    # the whole group at once, bytes
+        self.disk_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self):
+        if self.pgid is not None:
+            total = 0
+            for pid in _pgid_members(self.pgid):
+                rss = _status_kib(pid, 'VmRSS') * 1024
+                total += rss
+                if _is_celery(pid):
+                    self.rss_peak = max(self.rss_peak, rss)
+                else:
+                    self.helper_rss_peak = max(self.helper_rss_peak, rss)
+            self.group_rss_peak = max(self.group_rss_peak, total)
+        if self.folder is not None:
+            self.disk_peak = max(self.disk_peak, allocated(self.folder))
+
+    def _run(self):
+        while not self._stop.wait(SAMPLE_INTERVAL):
+            self._sample()
+
+    def __enter__(self):
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+# ---------------------------------------------------------------- bench
+
+class Bench:
+
+    def __init__(self, size, runs, state, cache):
+        self.size = size            # the image size being measured
+        self.runs = runs
+        self.state = Path(state)
+        self.cache = Path(cache)    # served; one folder of images per size
+        self.stack = None
+        self.glance = None
+        self.server = None
+        self.instance = None
+        self.submitter = None
+        self.rss_size = None        # --rss-size
+        self.broker = None          # the worker's BROKER_URL, if not embedded
+        self.overlap = True         # OVERLAP_UPLOAD (--no-overlap)
+        self.sources = {}           # size -> make_sources()
+        # measurement key -> list of run records
+        self.records = {}
+        self.failures = []
+
+    # -- setup
+
+    def prepare(self, size):
+        self.sources[size] = make_sources(self.cache / str(size), size)
+
+    def importer_settings(self):
+        settings = {'OVERLAP_UPLOAD': self.overlap}
+        if self.broker:
+            settings['BROKER_URL'] = self.broker
+        return settings
+
+    def start(self):
+        self.server = FileServer(self.cache).__enter__()
+        self.stack = stack_tool.Stack(
+            self.state / 'stack', keystone_port=stack_tool.free_port(),
+            glance_port=stack_tool.free_port(),
+            glance_options={'import_filtering_opts': {
+                'allowed_hosts': ['127.0.0.1'],
+                'allowed_ports': [self.server.port]}})
+        began = time.monotonic()
+        self.stack.start()
+        log('stack up in %.1f s' % (time.monotonic() - began))
+        self.glance = Glance(self.stack)
+        worker_state = self.state / 'dashboard'
+        worker_state.mkdir(parents=True, exist_ok=True)
+        self.instance = dashboard_tool.Dashboard(
+            sys.prefix, worker_state, self.stack.keystone_url,
+            port=stack_tool.free_port(),
+            url_allowlist=['127.0.0.1:%d' % self.server.port],
+            importer=self.importer_settings(),
+            extra_settings=WRITE_TIMER.format(directory=str(worker_state)))
+        self.instance.prepare()
+        self.instance.start_worker()
+        self.submitter = subprocess.Popen(
+            [self.instance.python, '-c', SUBMITTER], env=self.instance.env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._wait_worker_ready()
+        log('worker ready in %.1f s' % (time.monotonic() - began))
+
+    def stop(self):
+        if self.submitter:
+            self.submitter.stdin.close()
+            try:
+                self.submitter.wait(10)
+            except subprocess.TimeoutExpired:
+                self.submitter.kill()
+                self.submitter.wait()
+        if self.instance:
+            self.instance.stop()
+        if self.stack:
+            self.stack.stop()
+        if self.server:
+            self.server.__exit__(None, None, None)
+
+    def _wait_worker_ready(self, timeout=120):
+        path = self.instance.state / 'logs' / 'worker.log'
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.instance.procs['worker']
+            if proc.poll() is not None:
+                raise BenchError('the worker exited; see %s' % path)
+            if path.exists() and b' ready.' in path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise BenchError('the worker was not ready after %d s; see %s'
+                         % (timeout, path))
+
+    @property
+    def worker_pgid(self):
+        return self.instance.procs['worker'].pid
+
+    @property
+    def database(self):
+        return str(self.instance.state / 'horizon.sqlite3')
+
+    def timeout(self, nbytes):
+        return 120 + nbytes / (5 * MIB)
+
+    def files(self):
+        """{file name: {'size', 'sha512'}} of the image being measured."""
+        return self.sources[self.size]
+
+    def source(self, name):
+        return self.cache / str(self.size) / name
+
+    def url(self, name):
+        return self.server.url('%d/%s' % (self.size, name))
+
+    def expect(self, final):
+        """(size, sha512) an image of the ``final`` format must have."""
+        found = self.files()[FINAL_FILE[final]]
+        return found['size'], found['sha512']
+
+    def check_image(self, image, final):
+        size, sha512 = self.expect(final)
+        problems = []
+        if image['status'] != 'active':
+            problems.append('status %s' % image['status'])
+        if image['disk_format'] != final:
+            problems.append('disk_format %s, not %s'
+                            % (image['disk_format'], final))
+        if image['size'] != size:
+            problems.append('size %s, not %s' % (image['size'], size))
+        if image.get('os_hash_algo') != 'sha512':
+            problems.append('Glance hashed it with %r, not sha512: its bytes '
+                            'cannot be checked' % image.get('os_hash_algo'))
+        elif image.get('os_hash_value') != sha512:
+            problems.append('its sha512 differs from the expected bytes')
+        if problems:
+            raise BenchError('image %s: %s' % (image['id'],
+                                               '; '.join(problems)))
+        return image['size']
+
+    def _name(self, key, run):
+        return '%s%s-%d' % (NAME_PREFIX, key.replace('/', '-'), run)
+
+    # -- this importer
+
+    def _job_writes(self):
+        totals = {'seconds': 0.0, 'count': 0}
+        for path in self.instance.state.glob('writes-*.json'):
+            try:
+                found = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            totals['seconds'] += found['seconds']
+            totals['count'] += found['count']
+        return totals
+
+    def _job_row(self, job_id):
+        with sqlite3.connect(self.database, timeout=20) as db:
+            db.row_factory = sqlite3.Row
+            return db.execute(
+                'SELECT * FROM image_importer_importjob WHERE id = ?',
+                (job_id,)).fetchone()
+
+    def importer(self, case, run):
+        _label, source, disk_format, final = CASES[case]
+        celery = [pid for pid in _pgid_members(self.worker_pgid)
+                  if _is_celery(pid)]
+        for pid in celery:
+            try:  # reset VmHWM, so it holds this import's peak
+                Path('/proc/%d/clear_refs' % pid).write_text('5')
+            except OSError:
+                pass
+        cpu_before = sum(_cpu_seconds(pid) for pid in celery)
+        writes_before = self._job_writes()
+        work = Path(self.instance.importer['WORK_DIR'])
+        work.mkdir(parents=True, exist_ok=True)
+        args = {'project': self.stack.project_ids['demo'],
+                'user': self.stack.user_ids['demo'],
+                'token': self.glance.token, 'glance': self.stack.glance_url,
+                'url': self.url(source), 'disk_format': disk_format,
+                'name': self._name('importer/' + case, run)}
+        with Sampler(self.worker_pgid, work) as sampler:
+            self.submitter.stdin.write(json.dumps(args) + '\n')
+            self.submitter.stdin.flush()
+            job_id = self.submitter.stdout.readline().strip()
+            if not job_id:
+                raise BenchError('the submitter gave no job id')
+            deadline = time.monotonic() + self.timeout(self.size)
+            while True:
+                row = self._job_row(job_id)
+                if row['state'] in ('active', 'failed', 'cancelled'):
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError('job %s still %s' % (job_id,
+                                                          row['state']))
+                time.sleep(0.1)
+        hwm = max((_status_kib(pid, 'VmHWM') * 1024 for pid in celery),
+                  default=0)
+        cpu = sum(_cpu_seconds(pid) for pid in celery) - cpu_before
+        writes_after = self._job_writes()
+        if row['state'] != 'active':
+            if row['image_id']:
+                self.glance.delete(row['image_id'])
+            raise BenchError('job %s ended %s: %s %s' % (
+                job_id, row['state'], row['error_code'],
+                row['error_params']))
+        image = self.glance.get(row['image_id'])
+        self.glance.delete(row['image_id'])
+        size = self.check_image(image, final)
+        created = parse_time(row['created_at'])
+        finished = parse_time(row['finished_at'])
+        seconds = (finished - created).total_seconds()
+        phases = {}
+        first_start = None
+        for phase in json.loads(row['phases'] or '[]'):
+            start = parse_time(phase['start'])
+            first_start = first_start or start
+            end = parse_time(phase.get('end') or row['finished_at'])
+            phases[phase['phase']] = (phases.get(phase['phase'], 0) +
+                                      (end - start).total_seconds())
+        queued = ((first_start - created).total_seconds()
+                  if first_start else None)
+        write_seconds = writes_after['seconds'] - writes_before['seconds']
+        return {
+            'seconds': seconds, 'size': size, 'image_id': row['image_id'],
+            'queued_s': queued, 'phases_s': phases,
+            'worker_rss_peak': max(hwm, sampler.rss_peak),
+            'helper_rss_peak': sampler.helper_rss_peak,
+            'group_rss_peak': sampler.group_rss_peak,
+            'disk_peak': sampler.disk_peak,
+            'worker_cpu_s': cpu,
+            'job_writes': writes_after['count'] - writes_before['count'],
+            'job_writes_s': write_seconds,
+        }
+
+    # -- by hand
+
+    def openstack_env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('OS_')}
+        env.update(OS_AUTH_URL=self.stack.keystone_url,
+                   OS_IDENTITY_API_VERSION='3', OS_IMAGE_API_VERSION='2',
+                   OS_USERNAME='demo', OS_PASSWORD='demo',
+                   OS_PROJECT_NAME='demo', OS_USER_DOMAIN_NAME='Default',
+                   OS_PROJECT_DOMAIN_NAME='Default',
+                   OS_REGION_NAME=stack_tool.REGION, OS_INTERFACE='public')
+        return env
+
+    def by_hand(self, case, run):
+        _label, source, _disk_format, final = CASES[case]
+        folder = Path(tempfile.mkdtemp(prefix='by-hand-', dir=self.state))
+        openstack = str(stack_tool.venv_dir('glance') / 'bin' / 'openstack')
+        steps = {}
+
+        def step(name, cmd, **kwargs):
+            kwargs.setdefault('stdout', subprocess.PIPE)
+            began = time.perf_counter()
+            result = subprocess.run(cmd, stderr=subprocess.PIPE, text=True,
+                                    **kwargs)
+            steps[name] = time.perf_counter() - began
+            if result.returncode:
+                raise BenchError('%s failed (rc %d): %s' % (
+                    ' '.join(cmd[:2]), result.returncode,
+                    result.stderr[-500:]))
+            return result.stdout
+
+        try:
+            with Sampler(folder=folder) as sampler:
+                began = time.perf_counter()
+                download = folder / source
+                step('curl', ['curl', '-sSf', '-o', str(download),
+                              self.url(source)])
+                upload = download
+                if case == 'qcow2-raw':
+                    upload = folder / 'bench.raw'
+                    step(BY_HAND_STEP[case], [
+                        'qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw',
+                        str(download), str(upload)])
+                elif case == 'xz-raw':
+                    upload = folder / 'bench.raw'
+                    with open(upload, 'wb') as out:
+                        step(BY_HAND_STEP[case], ['xz', '-d', '-c',
+                                                  str(download)], stdout=out)
+                image_id = step('openstack image create', [
+                    openstack, 'image', 'create', '--disk-format', final,
+                    '--container-format', 'bare', '--file', str(upload),
+                    '-f', 'value', '-c', 'id',
+                    self._name('by-hand/' + case, run)],
+                    env=self.openstack_env()).strip()
+                seconds = time.perf_counter() - began
+            image = self.glance.get(image_id)
+            self.glance.delete(image_id)
+            size = self.check_image(image, final)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return {'seconds': seconds, 'size': size, 'steps_s': steps,
+                'disk_peak': sampler.disk_peak}
+
+    # -- Glance alone
+
+    def web_download(self, final, run):
+        name = FINAL_FILE[final]
+        staging = self.stack.state_dir / 'glance' / 'data' / 'staging'
+        with Sampler(folder=staging) as sampler:
+            began = time.perf_counter()
+            image_id = self.glance.create(
+                self._name('web-download/' + final, run), final)
+            try:
+                self.glance.web_download(image_id, self.url(name))
+                image = self.glance.wait_active(
+                    image_id, self.timeout(self.files()[name]['size']))
+                seconds = time.perf_counter() - began
+                self.glance.wait_unlocked(image_id)
+            finally:
+                self.glance.delete(image_id)
+        return {'seconds': seconds, 'size': self.check_image(image, final),
+                'disk_peak': sampler.disk_peak}
+
+    def floor(self, final, run):
+        name = FINAL_FILE[final]
+        began = time.perf_counter()
+        image_id = self.glance.create(self._name('glance-put/' + final, run),
+                                      final)
+        try:
+            self.glance.put_file(image_id, self.source(name))
+            image = self.glance.wait_active(image_id, 60)
+            seconds = time.perf_counter() - began
+        finally:
+            self.glance.delete(image_id)
+        return {'seconds': seconds, 'size': self.check_image(image, final),
+                'disk_peak': 0}
+
+    # -- rounds
+
+    def measure(self, key, func, *args):
+        try:
+            record = func(*args)
+        except Exception as exc:  # report it, go on with the others
+            record = {'error': '%s: %s' % (type(exc).__name__, exc)}
+            self.failures.append('%s: %s' % (key, record['error']))
+            log('%s FAILED: %s' % (key, record['error']))
+        else:
+            log('%-26s %7.2f s' % (key, record['seconds']))
+        self.records.setdefault(key, []).append(record)
+
+    def run_rss_check(self, size):
+        """The importer alone, once, on an image of ``size``: keys
+        ``rss-check/CASE``."""
+        main_size, self.size = self.size, size
+        try:
+            for case in CASES:
+                self.measure('rss-check/' + case, self.importer, case, 1)
+        finally:
+            self.size = main_size
+
+    def warm_up(self):
+        """A few tiny uploads, so that no first measurement pays for
+        Glance's and Keystone's first requests."""
+        tiny = self.state / 'warm-up'
+        tiny.write_bytes(os.urandom(MIB))
+        for _ in range(4):
+            image_id = self.glance.create(NAME_PREFIX + 'warm-up', 'raw')
+            try:
+                self.glance.put_file(image_id, tiny)
+            finally:
+                self.glance.delete(image_id)
+        tiny.unlink()
+
+    def run_rounds(self):
+        self.warm_up()
+        for run in range(1, self.runs + 1):
+            log('round %d of %d' % (run, self.runs))
+            for final in FINAL_FILE:
+                self.measure('glance-put/' + final, self.floor, final, run)
+            for case in CASES:
+                self.measure('importer/' + case, self.importer, case, run)
+                self.measure('by-hand/' + case, self.by_hand, case, run)
+            for final in FINAL_FILE:
+                self.measure('web-download/' + final, self.web_download,
+                             final, run)
+
+    def check_leftovers(self):
+        """Every image made was deleted; delete and report any left."""
+        for image_id in self.glance.leftovers():
+            self.glance.delete(image_id)
+            self.failures.append('image %s was left behind' % image_id)
+
+
+# ---------------------------------------------------------------- report
+
+def summarize(records):
+    """Medians of a measurement's good runs."""
+    good = [r for r in records if 'error' not in r]
+    out = {'runs_s': [round(r['seconds'], 3) for r in good],
+           'median_s': median([r['seconds'] for r in good]),
+           'sizes': [r['size'] for r in good],
+           'ok': bool(good) and len(good) == len(records),
+           'errors': [r['error'] for r in records if 'error' in r],
+           'disk_peak_bytes': max((r['disk_peak'] for r in good),
+                                  default=None)}
+    if good and 'steps_s' in good[0]:
+        out['steps_median_s'] = {
+            name: median([r['steps_s'][name] for r in good])
+            for name in good[0]['steps_s']}
+    if good and 'phases_s' in good[0]:
+        names = []
+        for r in good:
+            names += [n for n in r['phases_s'] if n not in names]
+        out['phases_median_s'] = {
+            name: median([r['phases_s'].get(name, 0) for r in good])
+            for name in names}
+        for field in ('queued_s', 'worker_cpu_s', 'job_writes_s',
+                      'job_writes'):
+            values = [r[field] for r in good if r[field] is not None]
+            out[field + '_median'] = median(values)
+        for field in ('worker_rss_peak', 'helper_rss_peak', 'group_rss_peak'):
+            out[field + '_bytes'] = max(r[field] for r in good)
+        out['job_writes_share'] = max(r['job_writes_s'] / r['seconds']
+                                      for r in good)
+    return out
+
+
+def analyse(bench):
+    """(results per measurement, comparison per case, targets)."""
+    results = {key: summarize(records)
+               for key, records in bench.records.items()}
+
+    def med(key):
+        return results.get(key, {}).get('median_s')
+
+    convert = results.get('by-hand/qcow2-raw', {}).get(
+        'steps_median_s', {}).get('qemu-img convert')
+    cases = {}
+    for case, (label, source, _fmt, final) in CASES.items():
+        importer = med('importer/' + case)
+        floor = med('glance-put/' + final)
+        baseline = floor
+        if case == 'qcow2-raw':
+            baseline = (None if floor is None or convert is None
+                        else convert + floor)
+        cases[case] = {
+            'label': label, 'source': source, 'final': final,
+            'importer_s': importer,
+            'importer_queued_s': results.get('importer/' + case, {}).get(
+                'queued_s_median'),
+            'by_hand_s': med('by-hand/' + case),
+            'web_download_s': med('web-download/' + final),
+            'floor_s': floor, 'convert_s': convert if case == 'qcow2-raw'
+            else None, 'baseline_s': baseline,
+            'vs_floor': ratio(importer, baseline),
+            'vs_by_hand': ratio(importer, med('by-hand/' + case)),
+            'vs_web_download': ratio(importer, med('web-download/' + final)),
+        }
+    targets = []
+
+    def target(name, value, limit, met=None):
+        targets.append({'target': name, 'value': value, 'limit': limit,
+                        'met': (value is not None and value <= limit)
+                        if met is None else met})
+
+    target('qcow2 kept <= 1.10x Glance PUT of the qcow2',
+           cases['qcow2']['vs_floor'], 1.10)
+    target('qcow2 -> raw <= 1.15x (qemu-img convert + Glance PUT of the '
+           'raw)', cases['qcow2-raw']['vs_floor'], 1.15)
+    target('raw.xz -> raw <= 1.15x Glance PUT of the raw',
+           cases['xz-raw']['vs_floor'], 1.15)
+
+    def peak(prefix, field):
+        values = [r[field] for key, r in results.items()
+                  if key.startswith(prefix) and r['ok']]
+        return max(values) if values else None
+
+    rss = peak('importer/', 'worker_rss_peak_bytes')
+    target('worker peak RSS <= 200 MB', rss and rss / 1e6, 200)
+    share = peak('importer/', 'job_writes_share')
+    target('job-row (progress) writes < 1% of import time',
+           share and share * 100, 1.0)
+    big = peak('rss-check/', 'worker_rss_peak_bytes')
+    if any(key.startswith('rss-check/') for key in results):
+        growth = ratio(big, rss)
+        target('worker peak RSS within 10%% between %s and %s' % (
+            size_label(bench.size), size_label(bench.rss_size)), growth,
+            1.10, met=growth is not None and abs(growth - 1) <= 0.10)
+    return results, cases, targets
+
+
+def fmt_s(value):
+    return '-' if value is None else '%.2f s' % value
+
+
+def fmt_x(value):
+    return '-' if value is None else '%.2fx' % value
+
+
+def fmt_mib(value):
+    return '-' if value is None else '%.0f MiB' % (value / MIB)
+
+
+def report(bench, results, cases, targets, command):
+    """The markdown tables and the targets."""
+    files = bench.sources.get(bench.size)
+    lines = ['`%s`: a %s disk image (first half random, second half '
+             'zeros; qcow2 %s, raw.xz %s), medians of %d run%s; the '
+             'upload %s.' % (
+                 command, size_label(bench.size),
+                 fmt_mib(files and files['bench.qcow2']['size']),
+                 fmt_mib(files and files['bench.raw.xz']['size']),
+                 bench.runs, '' if bench.runs == 1 else 's',
+                 'follows the download where no conversion is needed '
+                 '(OVERLAP_UPLOAD)' if bench.overlap else
+                 'starts after the download (--no-overlap)'),
+             '',
+             '| outcome | this importer (queued) | by hand '
+             '| Glance web-download | Glance PUT (floor) '
+             '| importer / floor | importer / by hand '
+             '| importer / web-download |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for case, c in cases.items():
+        floor = fmt_s(c['floor_s'])
+        if c['convert_s'] is not None:
+            floor = 'convert %s + %s' % (fmt_s(c['convert_s']), floor)
+        lines.append('| %s | %s (%s) | %s | %s%s | %s | %s | %s | %s |' % (
+            c['label'], fmt_s(c['importer_s']),
+            fmt_s(c['importer_queued_s']), fmt_s(c['by_hand_s']),
+            fmt_s(c['web_download_s']),
+            ' (the .raw URL)' if c['final'] == 'raw' else '', floor,
+            fmt_x(c['vs_floor']), fmt_x(c['vs_by_hand']),
+            fmt_x(c['vs_web_download'])))
+    lines += ['', 'By hand, step medians:', '']
+    for case in CASES:
+        steps = results.get('by-hand/' + case, {}).get('steps_median_s', {})
+        lines.append('- %s: %s' % (CASES[case][0], ', '.join(
+            '`%s` %s' % (name, fmt_s(value))
+            for name, value in steps.items())))
+    lines += ['', '| importer, %s | queued | phases | worker CPU '
+              '| worker peak RSS | qemu-img/xz peak RSS | peak temp disk '
+              '| job-row writes |' % size_label(bench.size),
+              '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |']
+    keys = ['importer/' + case for case in CASES]
+    keys += [key for key in results if key.startswith('rss-check/')]
+    for key in keys:
+        r = results.get(key)
+        label = CASES[key.split('/')[1]][0]
+        if key.startswith('rss-check/'):
+            label += ', %s, 1 run' % size_label(bench.rss_size)
+        if not r or r['median_s'] is None:
+            lines.append('| %s | failed | | | | | | |' % label)
+            continue
+        phases = ', '.join('%s %s' % (name, fmt_s(value))
+                           for name, value in r['phases_median_s'].items())
+        lines.append(
+            '| %s | %s | %s | %s | %s | %s | %s | %d in %.3f s (%.2f%%) |'
+            % (label, fmt_s(r['queued_s_median']), phases,
+               fmt_s(r['worker_cpu_s_median']),
+               fmt_mib(r['worker_rss_peak_bytes']),
+               fmt_mib(r['helper_rss_peak_bytes']),
+               fmt_mib(r['disk_peak_bytes']), r['job_writes_median'],
+               r['job_writes_s_median'], 100 * r['job_writes_share']))
+    staging = [results.get('web-download/' + final, {}).get(
+        'disk_peak_bytes') for final in FINAL_FILE]
+    lines += ['', 'Peak temp disk: by hand %s; Glance web-download staging '
+              '%s (qcow2), %s (raw).' % (
+                  ', '.join(fmt_mib(results.get('by-hand/' + case, {}).get(
+                      'disk_peak_bytes')) for case in CASES),
+                  *(fmt_mib(value) for value in staging)),
+              '', 'Targets (ratios from this run):', '']
+    for t in targets:
+        value = '-' if t['value'] is None else '%.2f' % t['value']
+        lines.append('- %s %s: %s' % ('MET' if t['met'] else 'MISSED',
+                                      t['target'], value))
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--size', type=parse_size, default=2 * GIB,
+                        help='virtual size of the test image (default 2G)')
+    parser.add_argument('--runs', type=int, default=3,
+                        help='rounds; medians are reported (default 3)')
+    parser.add_argument('--rss-size', type=parse_size, default=None,
+                        help="also import a bigger image (e.g. 8G) once "
+                             "and compare the worker's peak RSS")
+    parser.add_argument('--no-overlap', dest='overlap',
+                        action='store_false',
+                        help="upload only after the download "
+                             "(IMAGE_IMPORTER['OVERLAP_UPLOAD'] = False)")
+    parser.add_argument('--broker', default=None,
+                        help="the worker's BROKER_URL (default: the "
+                             "embedded broker)")
+    parser.add_argument('--cache', default=None,
+                        help='folder keeping the generated images (default: '
+                             'bench-images under the cache dir)')
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = ' '.join(['tools/bench.py', *argv])
+    state = Path(tempfile.mkdtemp(prefix='hii-bench-'))
+    bench = Bench(args.size, args.runs, state,
+                  args.cache or stack_tool.cache_dir() / 'bench-images')
+    bench.rss_size = args.rss_size
+    bench.broker = args.broker
+    bench.overlap = args.overlap
+    began = time.monotonic()
+    try:
+        for size in filter(None, (args.size, args.rss_size)):
+            bench.prepare(size)
+        bench.start()
+        bench.run_rounds()
+        if args.rss_size:
+            bench.run_rss_check(args.rss_size)
+        bench.check_leftovers()
+    except Exception as exc:
+        bench.failures.append('%s: %s' % (type(exc).__name__, exc))
+    finally:
+        bench.stop()
+        if bench.failures:
+            bench.failures.append('logs kept in %s' % state)
+        else:
+            shutil.rmtree(state, ignore_errors=True)
+    results, cases, targets = analyse(bench)
+    print(report(bench, results, cases, targets, command))
+    if bench.failures:
+        print('\nFailures:\n' + '\n'.join('- ' + f for f in bench.failures))
+    print(json.dumps({
+        'bench': 'import', 'command': command, 'size': args.size,
+        'rss_size': args.rss_size, 'runs': args.runs,
+        'overlap': args.overlap,
+        'sources': {size: {name: found['size']
+                           for name, found in files.items()}
+                    for size, files in bench.sources.items()},
+        'results': results, 'cases': cases, 'targets': targets,
+        'failures': bench.failures, 'ok': not bench.failures,
+        'wall_s': round(time.monotonic() - began, 1)}))
+    return 1 if bench.failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
