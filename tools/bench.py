@@ -201,6 +201,20 @@ def parse_time(value):
     return when
 
 
+def wait_worker_ready(instance, timeout=120):
+    """Wait until the Dashboard ``instance``'s Celery worker said ready."""
+    path = instance.state / 'logs' / 'worker.log'
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if instance.procs['worker'].poll() is not None:
+            raise BenchError('the worker exited; see %s' % path)
+        if path.exists() and b' ready.' in path.read_bytes():
+            return
+        time.sleep(0.2)
+    raise BenchError('the worker was not ready after %d s; see %s'
+                     % (timeout, path))
+
+
 # ---------------------------------------------------------------- images
 
 def make_sources(directory, size):
@@ -581,17 +595,7 @@ class Bench:
             self.server.__exit__(None, None, None)
 
     def _wait_worker_ready(self, timeout=120):
-        path = self.instance.state / 'logs' / 'worker.log'
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self.instance.procs['worker']
-            if proc.poll() is not None:
-                raise BenchError('the worker exited; see %s' % path)
-            if path.exists() and b' ready.' in path.read_bytes():
-                return
-            time.sleep(0.2)
-        raise BenchError('the worker was not ready after %d s; see %s'
-                         % (timeout, path))
+        wait_worker_ready(self.instance, timeout)
 
     @property
     def worker_pgid(self):
