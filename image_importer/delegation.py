@@ -23,6 +23,7 @@ the roles, so the trust cannot be used any more either) ends at its expiry.
 
 import datetime
 import logging
+import random
 
 from django.conf import settings
 from django.utils import timezone
@@ -45,6 +46,8 @@ USER_AGENT = 'horizon-image-importer'
 # A trust outlives the job's time limit by this much: the job may wait in
 # the queue, and Celery's hard limit comes a few minutes after the soft one.
 TRUST_MARGIN = 3600
+# Seconds of random extra life for a trust (see create_trust).
+TRUST_SPREAD = TRUST_MARGIN // 2
 # Keystone refuses two trusts that differ only in their expiry if that is
 # the same second: a second submit in the same second takes the next one.
 CREATE_ATTEMPTS = 10
@@ -132,7 +135,10 @@ def create_trust(request):
     """
     trustee = _service_user_id(_verify())
     client = api_keystone.keystoneclient(request)
-    expires_at = trust_deadline()
+    # Keystone refuses two identical trusts expiring in the same second:
+    # spread the expiry so that submits made together rarely collide.
+    expires_at = trust_deadline() + datetime.timedelta(
+        seconds=random.randrange(TRUST_SPREAD))
     for attempt in range(CREATE_ATTEMPTS):
         try:
             trust = client.trusts.create(
