@@ -103,7 +103,12 @@ def _service_can_log_in(verify):
 # -- the dashboard's side: make the trust at submit -------------------------
 
 def _service_user_id(verify):
-    """The service user's id, from a login (it may not read the user list)."""
+    """The service user's id: ``SERVICE_AUTH['user_id']`` if given, else
+    from a login (it may not read the user list), which costs each submit
+    a Keystone round trip."""
+    configured = (conf.get('SERVICE_AUTH') or {}).get('user_id')
+    if configured:
+        return configured
     try:
         return _service_session(verify).get_user_id()
     except (ks_exc.ConnectionError, ks_exc.DiscoveryFailure):

@@ -334,6 +334,7 @@ class Stack:
         """IMAGE_IMPORTER['SERVICE_AUTH'] for the importer's service user."""
         password, project, _roles = USERS['image-importer']
         return {'auth_url': self.keystone_url, 'username': 'image-importer',
+                'user_id': self.user_ids['image-importer'],
                 'password': password, 'user_domain_name': DOMAIN,
                 'project_name': project, 'project_domain_name': DOMAIN}
 

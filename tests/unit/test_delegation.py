@@ -170,6 +170,19 @@ def test_service_user_that_cannot_log_in_fails_the_submit_quietly(
     assert SERVICE_AUTH['password'] not in caplog.text
 
 
+def test_a_configured_service_user_id_saves_the_login(
+        service_auth, keystoneclient, settings):
+    settings.IMAGE_IMPORTER = dict(
+        settings.IMAGE_IMPORTER,
+        SERVICE_AUTH=dict(SERVICE_AUTH, user_id='svc-id'))
+    with mock.patch.object(generic.Password, 'get_auth_ref') as login:
+        delegation.create_trust(fake_request())
+
+    login.assert_not_called()
+    assert keystoneclient.trusts.create.call_args.kwargs[
+        'trustee_user'] == 'svc-id'
+
+
 def test_unreachable_keystone_at_submit(service_auth, keystoneclient):
     with mock.patch.object(delegation, '_service_user_id',
                            return_value='svc'):
