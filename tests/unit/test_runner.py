@@ -4,10 +4,14 @@ import datetime
 import os
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django import db
 from django.utils import timezone
 
+from image_importer import crypto
+from image_importer import failures
 from image_importer import runner
+from image_importer import worker
 from image_importer.engine.errors import Cancelled
 from image_importer.models import ImportJob
 from tests.unit.factories import make_job
@@ -180,3 +184,39 @@ def test_credentials_this_host_cannot_decrypt_fail_with_advice(
     job.refresh_from_db()
     assert (job.state, job.error_code) == (ImportJob.FAILED, 'key_mismatch')
     assert os.listdir(tmp_path) == []
+
+
+def test_a_job_past_its_time_limit_fails_with_advice(
+        tmp_path, settings, monkeypatch):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER, JOB_TIMEOUT=60,
+                                   WORK_DIR=str(tmp_path))
+    job = make_job(auth_token=crypto.encrypt('token'))
+
+    def too_long(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(runner.pipeline, 'run', too_long)
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (ImportJob.FAILED, 'timed_out')
+    assert '60 seconds' in failures.describe(job.error_code,
+                                             job.error_params)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('broker, no_prefetch', [
+    ('redis://127.0.0.1:6379/0', True),
+    ('amqp://guest:guest@127.0.0.1:5672//', False),
+])
+def test_celery_settings_for_long_jobs(settings, broker, no_prefetch):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
+                                   BROKER_URL=broker, JOB_TIMEOUT=7200)
+
+    config = worker.celery_config()
+
+    assert config['task_acks_late'] is False
+    assert config['worker_prefetch_multiplier'] == 1
+    assert config['task_soft_time_limit'] == 7200
+    assert config['task_time_limit'] == 7500
+    assert config['worker_disable_prefetch'] is no_prefetch

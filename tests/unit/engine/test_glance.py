@@ -143,3 +143,21 @@ def test_data_glance_stored_differently_fails_and_is_deleted(data):
     assert caught.value.params['sent'] == hashlib.sha512(
         b'abcdef').hexdigest()
     assert images.deleted == ['img-1']
+
+
+def test_an_image_glance_took_whole_stands_when_the_authority_ran_out(data):
+    images = FakeImages()
+    real_get = images.get
+    calls = []
+
+    def expired_after_upload(image_id):
+        calls.append(image_id)
+        if images.status.get(image_id) == 'active':
+            raise glance_exc.HTTPUnauthorized()
+        return real_get(image_id)
+
+    images.get = expired_after_upload
+
+    image_id, _created, _waits = upload(images, data)
+
+    assert images.status[image_id] == 'active' and images.deleted == []
