@@ -242,8 +242,9 @@ def _hii_bench_web_instrument(directory):
     def finished(sender, **kwargs):
         if getattr(local, 'name', ''):
             path = os.path.join(directory, 'queries-%s.json' % local.name)
-            with open(path, 'w') as out:
+            with open(path + '.tmp', 'w') as out:
                 json.dump(local.queries, out)
+            os.replace(path + '.tmp', path)
         local.name = ''
 
     def counted(self, sql, params=None):
@@ -672,8 +673,13 @@ class Bench:
             headers={'X-HII-Bench-Queries': 'submit'})
         self._db("UPDATE image_importer_importjob SET state = 'cancelled', "
                  "finished_at = updated_at WHERE image_name = ?", (name,))
+        # The server writes each file once the response is sent, which
+        # may be just after the client has read it.
+        deadline = time.monotonic() + 10
         for key in ('index', 'row_update', 'submit', 'admin_index'):
             path = self.instance.state / ('queries-%s.json' % key)
+            while not path.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
             try:
                 self.queries[key] = len(json.loads(path.read_text()))
             except (OSError, ValueError):
