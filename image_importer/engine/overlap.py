@@ -38,7 +38,6 @@ class FollowReader:
         self._file = None
         self._cond = threading.Condition()
         self._written = 0
-        self._ended = False       # the writer wrote its last byte
         self._released = False    # the checks passed: send everything
         self._aborted = False
         self.sent = 0
@@ -49,11 +48,6 @@ class FollowReader:
     def wrote(self, total):
         with self._cond:
             self._written = total
-            self._cond.notify_all()
-
-    def end(self):
-        with self._cond:
-            self._ended = True
             self._cond.notify_all()
 
     def release(self):
@@ -69,10 +63,11 @@ class FollowReader:
     # -- the upload's side --------------------------------------------
 
     def _allowed(self):
+        """How far the upload may read: all once released, else all but
+        the last HOLD bytes written."""
         if self._released:
             return self._written
-        return self._written - HOLD if not self._ended else max(
-            self._written - HOLD, 0)
+        return max(self._written - HOLD, 0)
 
     def read(self, size=CHUNK_SIZE):
         if size is None or size < 0:

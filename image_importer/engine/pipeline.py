@@ -390,8 +390,6 @@ def run(request, workdir, reporter):
                              reporter)
     try:
         received = receive(request, workdir, reporter, algorithms, follower)
-        if follower is not None and follower.upload is not None:
-            follower.upload.reader.end()
         if expected:
             checksum.verify(expected, received.checksums)
         info = disk.inspect(received.path, received.inspectors,

@@ -148,10 +148,8 @@ def test_data_glance_stored_differently_fails_and_is_deleted(data):
 def test_an_image_glance_took_whole_stands_when_the_authority_ran_out(data):
     images = FakeImages()
     real_get = images.get
-    calls = []
 
     def expired_after_upload(image_id):
-        calls.append(image_id)
         if images.status.get(image_id) == 'active':
             raise glance_exc.HTTPUnauthorized()
         return real_get(image_id)

@@ -14,7 +14,6 @@ def test_the_last_bytes_wait_for_release(tmp_path):
     path.write_bytes(data)
     reader = overlap.FollowReader(str(path))
     reader.wrote(len(data))
-    reader.end()
 
     sent = b''
     while len(sent) < len(data) - overlap.HOLD:
@@ -39,7 +38,6 @@ def test_an_aborted_upload_gets_no_more_bytes(tmp_path):
     path.write_bytes(b'x' * 10)
     reader = overlap.FollowReader(str(path))
     reader.wrote(10)
-    reader.end()
     reader.abort()
 
     with pytest.raises(overlap.Aborted):
