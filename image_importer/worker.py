@@ -15,9 +15,16 @@ and the job table plus the sweeper recover anything a message loses.
 import os
 
 import celery
+from kombu import transport as kombu_transport
+
+from image_importer import embedded_broker
 
 os.environ.setdefault('DJANGO_SETTINGS_MODULE',
                       'openstack_dashboard.settings')
+
+
+kombu_transport.TRANSPORT_ALIASES.setdefault(
+    embedded_broker.ALIAS, 'image_importer.embedded_broker:Transport')
 
 
 def celery_config():
@@ -34,7 +41,7 @@ def celery_config():
         # worker read a message file before it is written, and the worker
         # dies on it.)
         database = os.path.join(state_dir, 'broker.sqlite3')
-        broker_url = 'sqla+sqlite:///' + database
+        broker_url = embedded_broker.ALIAS + '+sqlite:///' + database
     return {
         'broker_url': broker_url,
         'broker_transport_options': options,

@@ -3,6 +3,7 @@
 import datetime
 import os
 
+import kombu
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django import db
@@ -220,3 +221,20 @@ def test_celery_settings_for_long_jobs(settings, broker, no_prefetch):
     assert config['task_soft_time_limit'] == 7200
     assert config['task_time_limit'] == 7500
     assert config['worker_disable_prefetch'] is no_prefetch
+
+
+def test_embedded_broker_is_polled_often(settings, tmp_path):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER, BROKER_URL=None,
+                                   STATE_DIR=str(tmp_path))
+    config = worker.celery_config()
+
+    with kombu.Connection(config['broker_url']) as connection:
+        # A message goes through the SQLite file...
+        queue = connection.SimpleQueue('probe')
+        queue.put({'job': 1})
+        assert queue.get(timeout=5).payload == {'job': 1}
+        queue.close()
+        # ...which is looked at far more often than kombu's default 1 s,
+        # what a new job would otherwise wait in the queue.
+        assert connection.transport.polling_interval <= 0.1
+    assert os.path.exists(tmp_path / 'broker.sqlite3')
