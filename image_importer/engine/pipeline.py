@@ -39,6 +39,7 @@ from image_importer.engine.errors import ImportFailure
 LOG = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024
 CHECKSUM_FILE_LIMIT = 1024 * 1024
+ZERO_CHUNK = bytes(CHUNK_SIZE)
 # Always computed, whatever the user gave, so the job can show it.
 DISPLAY_ALGORITHM = 'sha256'
 
@@ -237,6 +238,22 @@ def _remember(workdir, url, download, stream):
         json.dump({'url': url, 'validator': download.validator}, state_file)
 
 
+def _write_sparse(out, data, end):
+    """Write ``data`` at the file's position, leaving a hole where it is
+    all zeros (disk images are often half empty: no page cache, no disk
+    and nothing to read back for those bytes). Returns the file's size."""
+    zeros = ZERO_CHUNK if len(data) == CHUNK_SIZE else bytes(len(data))
+    if data != zeros:
+        out.write(data)
+        return max(end, out.tell())
+    out.seek(len(data), os.SEEK_CUR)
+    if out.tell() > end:
+        # The file reaches the hole's end, so a reader sees the zeros.
+        out.truncate()
+        end = out.tell()
+    return end
+
+
 def _receive(request, workdir, reporter, algorithms, limit, follower):
     path = os.path.join(workdir, 'source')
     start, validator = _resume_point(workdir, path, request.url)
@@ -274,9 +291,11 @@ def _receive(request, workdir, reporter, algorithms, limit, follower):
         try:
             with open(path, 'r+b' if kept else 'wb') as out:
                 out.seek(kept)
+                end = os.fstat(out.fileno()).st_size
                 while data := wrapper.read(CHUNK_SIZE):
                     if size + len(data) > kept:
-                        out.write(data[max(kept - size, 0):])
+                        end = _write_sparse(out, data[max(kept - size, 0):],
+                                            end)
                     size += len(data)
                     if follower is not None:
                         follower.written(wrapper, out, size)

@@ -135,3 +135,47 @@ def test_a_source_that_changed_is_downloaded_again_from_the_start(
     assert (workdir / 'source').read_bytes() == changed
     assert received.checksums['sha256'] == hashlib.sha256(
         changed).hexdigest()
+
+
+def _allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
+def test_zeros_in_the_image_become_holes_in_the_work_file(tmp_path):
+    # 1 MiB of data, 6 MiB of zeros, data, and zeros to the end: the
+    # file holds every byte, but disk only for the data.
+    mib = 1024 * 1024
+    data = (os.urandom(mib) + bytes(6 * mib) + os.urandom(mib // 2) +
+            bytes(3 * mib + 512))
+    (tmp_path / 'holes.img').write_bytes(data)
+    workdir = tmp_path / 'job'
+    workdir.mkdir()
+    with FileServer(tmp_path) as srv:
+        received = pipeline.receive(request_for(srv, 'holes.img'),
+                                    str(workdir), Reporter(), ['sha256'])
+
+    source = workdir / 'source'
+    assert received.size == len(data)
+    assert source.read_bytes() == data
+    assert _allocated(source) < 3 * mib
+    assert received.checksums['sha256'] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_resumed_download_keeps_its_holes_and_bytes(tmp_path):
+    mib = 1024 * 1024
+    data = os.urandom(2 * mib) + bytes(8 * mib) + os.urandom(mib)
+    (tmp_path / 'holes.img').write_bytes(data)
+    workdir = tmp_path / 'job'
+    workdir.mkdir()
+    with FileServer(tmp_path) as srv:
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.receive(request_for(srv, 'holes.img'), str(workdir),
+                             StopAfter(5 * mib), ['sha256'])
+        left = os.path.getsize(workdir / 'source')
+        assert 0 < left < len(data)
+        received = pipeline.receive(request_for(srv, 'holes.img'),
+                                    str(workdir), Reporter(), ['sha256'])
+
+    assert received.resumed_at == left - 1
+    assert (workdir / 'source').read_bytes() == data
+    assert received.checksums['sha256'] == hashlib.sha256(data).hexdigest()
