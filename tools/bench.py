@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 import zlib
@@ -535,6 +536,7 @@ class Bench:
         self.rss_size = None        # --rss-size
         self.broker = None          # the worker's BROKER_URL, if not embedded
         self.overlap = True         # OVERLAP_UPLOAD (--no-overlap)
+        self.cases = list(CASES)    # --cases
         self.sources = {}           # size -> make_sources()
         # measurement key -> list of run records
         self.records = {}
@@ -853,7 +855,7 @@ class Bench:
         ``rss-check/CASE``."""
         main_size, self.size = self.size, size
         try:
-            for case in CASES:
+            for case in self.cases:
                 self.measure('rss-check/' + case, self.importer, case, 1)
         finally:
             self.size = main_size
@@ -875,14 +877,19 @@ class Bench:
         self.warm_up()
         for run in range(1, self.runs + 1):
             log('round %d of %d' % (run, self.runs))
-            for final in FINAL_FILE:
+            for final in self.finals():
                 self.measure('glance-put/' + final, self.floor, final, run)
-            for case in CASES:
+            for case in self.cases:
                 self.measure('importer/' + case, self.importer, case, run)
                 self.measure('by-hand/' + case, self.by_hand, case, run)
-            for final in FINAL_FILE:
+            for final in self.finals():
                 self.measure('web-download/' + final, self.web_download,
                              final, run)
+
+    def finals(self):
+        """The final formats the measured cases end as."""
+        return [final for final in FINAL_FILE
+                if any(CASES[case][3] == final for case in self.cases)]
 
     def check_leftovers(self):
         """Every image made was deleted; delete and report any left."""
@@ -1092,6 +1099,9 @@ def main(argv=None):
     parser.add_argument('--broker', default=None,
                         help="the worker's BROKER_URL (default: the "
                              "embedded broker)")
+    parser.add_argument('--cases', default=','.join(CASES),
+                        help='comma-separated cases to measure (default: '
+                             '%(default)s)')
     parser.add_argument('--cache', default=None,
                         help='folder keeping the generated images (default: '
                              'bench-images under the cache dir)')
@@ -1104,6 +1114,10 @@ def main(argv=None):
     bench.rss_size = args.rss_size
     bench.broker = args.broker
     bench.overlap = args.overlap
+    bench.cases = [case for case in args.cases.split(',') if case]
+    unknown = set(bench.cases) - set(CASES)
+    if unknown:
+        parser.error('unknown cases: %s' % ', '.join(sorted(unknown)))
     began = time.monotonic()
     try:
         for size in filter(None, (args.size, args.rss_size)):
@@ -1114,6 +1128,7 @@ def main(argv=None):
             bench.run_rss_check(args.rss_size)
         bench.check_leftovers()
     except Exception as exc:
+        traceback.print_exc()
         bench.failures.append('%s: %s' % (type(exc).__name__, exc))
     finally:
         bench.stop()
