@@ -7,6 +7,7 @@ transport option of this transport to SQLAlchemy's ``create_engine``,
 so the interval cannot be set as an option.)
 """
 
+from kombu import transport
 from kombu.transport import sqlalchemy
 
 # The URL scheme: ``ALIAS+sqlite:///path``.
@@ -15,3 +16,8 @@ ALIAS = 'hiisqla'
 
 class Transport(sqlalchemy.Transport):
     polling_interval = 0.1
+
+
+# Imported by the Celery app (web side and worker alike), so both know the
+# scheme.
+transport.TRANSPORT_ALIASES.setdefault(ALIAS, __name__ + ':Transport')

@@ -15,16 +15,11 @@ and the job table plus the sweeper recover anything a message loses.
 import os
 
 import celery
-from kombu import transport as kombu_transport
 
 from image_importer import embedded_broker
 
 os.environ.setdefault('DJANGO_SETTINGS_MODULE',
                       'openstack_dashboard.settings')
-
-
-kombu_transport.TRANSPORT_ALIASES.setdefault(
-    embedded_broker.ALIAS, 'image_importer.embedded_broker:Transport')
 
 
 def celery_config():
