@@ -213,10 +213,23 @@ MEMBER_REASONS = {
 }
 
 
+# Added to any failure that left an image the worker could not delete.
+LEFT_IMAGE = _('The unfinished image %(left_image)s it made could not be '
+               'deleted: delete it with "Delete Import and Image", or ask '
+               'an administrator to.')
+
+
 def describe(code, params):
     """The translated message for a failure code and its parameters."""
-    template = MESSAGES.get(code, MESSAGES['internal_error'])
     values = dict(params or {})
+    text = _describe(code, values)
+    if values.get('left_image'):
+        text = '%s %s' % (text, LEFT_IMAGE % values)
+    return text
+
+
+def _describe(code, values):
+    template = MESSAGES.get(code, MESSAGES['internal_error'])
     if code == 'archive_unsafe_member':
         values['reason'] = MEMBER_REASONS.get(values.get('reason'),
                                               values.get('reason'))

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
+from glanceclient import exc as glance_exc
 from openstack_dashboard.api import base as api_base
 from openstack_dashboard.api import glance as api_glance
 
@@ -61,10 +62,24 @@ def delete(request, job, with_image=False):
     """Delete a finished job's record, and its image if asked."""
     if not job.is_finished:
         raise InvalidTransition(_('Cancel the import before deleting it.'))
-    if with_image and job.image_id:
+    if with_image and job.state == ImportJob.ACTIVE and job.image_id:
         api_glance.image_delete(request, job.image_id)
+    elif with_image and job.left_image:
+        _delete_left_image(request, job.left_image)
     delegation.release(job, request)  # if the worker could not
     job.delete()
+
+
+def _delete_left_image(request, image_id):
+    """Delete the unfinished image a failed job left: the job made it, so
+    a protection the user asked for is lifted first."""
+    images = api_glance.glanceclient(request).images
+    try:
+        if images.get(image_id).protected:
+            images.update(image_id, protected=False)
+        images.delete(image_id)
+    except glance_exc.HTTPNotFound:
+        pass
 
 
 def name_from_url(url):

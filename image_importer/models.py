@@ -47,7 +47,8 @@ class ImportJob(models.Model):
         QUEUED: {DOWNLOADING, FAILED, CANCELLED},
         DOWNLOADING: {CONVERTING, UPLOADING, FAILED, CANCELLED, QUEUED},
         CONVERTING: {UPLOADING, FAILED, CANCELLED, QUEUED},
-        UPLOADING: {ACTIVE, FAILED, CANCELLED, QUEUED},
+        # Back to downloading: an upload fed by the download broke.
+        UPLOADING: {ACTIVE, FAILED, CANCELLED, QUEUED, DOWNLOADING},
         ACTIVE: set(),
         FAILED: set(),
         CANCELLED: set(),
@@ -138,6 +139,13 @@ class ImportJob(models.Model):
     @property
     def is_finished(self):
         return self.state in self.END_STATES
+
+    @property
+    def left_image(self):
+        """The unfinished image a failed job could not delete, or ''."""
+        if self.state == self.FAILED and self.image_id:
+            return (self.error_params or {}).get('left_image', '')
+        return ''
 
     def _closed_phases(self, now):
         """The timeline with the current phase ended now."""

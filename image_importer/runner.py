@@ -162,11 +162,37 @@ def build_request(job):
             window=float(conf.get('DOWNLOAD_RATE_WINDOW'))))
 
 
-def _fail(job, owner, code, params):
+def _fail(job, owner, code, params, client=None):
+    """Record the failure; an image the job made and could not delete is
+    named in it (``left_image``), so the user or an admin can."""
+    params = dict(params or {})
+    left = _left_image(job, client)
+    if left:
+        params['left_image'] = left
     try:
         with_database(job.fail, code, params, holder=owner)
     except StateConflict:
         LOG.info('Job %s moved on before its failure was recorded', job.pk)
+
+
+def _left_image(job, client):
+    """Delete what the failed job made in Glance (the pipeline has done
+    so if it could: this is for a run that died, or authority that was
+    lost); the id of an image still there, or ''."""
+    if not job.image_id:
+        return ''
+    try:
+        if client is None:
+            client = delegation.glance_client(job, verify=_glance_verify())
+    except Exception as exc:
+        LOG.warning('Import job %s: cannot delete its unfinished image %s '
+                    '(%s)', job.pk, job.image_id, exc)
+        return job.image_id
+    if glance.delete_image(client, job.image_id):
+        return ''
+    LOG.warning('Import job %s left its unfinished image %s', job.pk,
+                job.image_id)
+    return job.image_id
 
 
 @contextlib.contextmanager
@@ -302,8 +328,13 @@ def run_job(job_id, node=None):
         clean_work_dirs(older_than=60)
 
 
+def _client(request):
+    return None if request is None else request.glance_client
+
+
 def _run(job, owner, path):
     """Run the pipeline; True if its folder should stay for a later run."""
+    request = None
     try:
         request = build_request(job)
         result = pipeline.run(request, path, JobReporter(job))
@@ -328,10 +359,10 @@ def _run(job, owner, path):
     except SoftTimeLimitExceeded:
         LOG.info('Import job %s ran out of time', job.pk)
         _fail(job, owner, 'timed_out',
-              {'seconds': int(conf.get('JOB_TIMEOUT'))})
+              {'seconds': int(conf.get('JOB_TIMEOUT'))}, _client(request))
     except ImportFailure as exc:
         LOG.info('Import job %s failed: %s', job.pk, exc)
-        _fail(job, owner, exc.code, exc.params)
+        _fail(job, owner, exc.code, exc.params, _client(request))
     except fernet.InvalidToken:
         LOG.error('Import job %s: its credentials cannot be decrypted on '
                   'this host; every host needs the same SECRET_KEY or '
@@ -343,7 +374,7 @@ def _run(job, owner, path):
         return True
     except Exception:
         LOG.exception('Import job %s failed unexpectedly', job.pk)
-        _fail(job, owner, 'internal_error', {})
+        _fail(job, owner, 'internal_error', {}, _client(request))
     return False
 
 

@@ -253,11 +253,21 @@ def check_quota(client, size=None, new_image=True):
 
 
 def delete_image(client, image_id):
-    """Delete an image we made; a failure is logged, not raised."""
+    """Delete an image we made; True once it is gone. A failure is
+    logged, not raised. A protected image (the user asked for one) is
+    unprotected first: Glance refuses to delete it otherwise."""
     try:
-        client.images.delete(image_id)
+        try:
+            client.images.delete(image_id)
+        except glance_exc.HTTPForbidden:
+            if not getattr(client.images.get(image_id), 'protected', False):
+                raise
+            client.images.update(image_id, protected=False)
+            client.images.delete(image_id)
     except glance_exc.HTTPNotFound:
-        pass
+        return True
     except Exception:
         LOG.warning('Could not delete unfinished image %s', image_id,
                     exc_info=True)
+        return False
+    return True

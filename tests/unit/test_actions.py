@@ -3,6 +3,7 @@
 from unittest import mock
 
 from django.urls import reverse
+from glanceclient import exc as glance_exc
 from openstack_dashboard.test import helpers
 
 from image_importer import crypto
@@ -97,6 +98,63 @@ class ProjectActionTests(helpers.TestCase):
         self.client.post(INDEX_URL, action('delete_with_image', done))
 
         self.assertTrue(ImportJob.objects.filter(pk=done.pk).exists())
+
+    @helpers.create_mocks({helpers.api.glance: ('glanceclient',)})
+    def test_delete_with_image_removes_the_image_a_failed_job_left(self):
+        # The worker lost the authority to delete it (role removed); the
+        # job made it, so even the protection the user asked for goes.
+        failed = make_job(self.tenant.id, state=ImportJob.FAILED,
+                          image_id='img-2', error_code='authorization_lost',
+                          error_params={'left_image': 'img-2'})
+        images = self.mock_glanceclient.return_value.images
+        images.get.return_value = mock.Mock(protected=True)
+
+        self.client.post(INDEX_URL, action('delete_with_image', failed))
+
+        images.update.assert_called_once_with('img-2', protected=False)
+        images.delete.assert_called_once_with('img-2')
+        self.assertFalse(ImportJob.objects.filter(pk=failed.pk).exists())
+
+    @helpers.create_mocks({helpers.api.glance: ('glanceclient',)})
+    def test_a_left_image_already_gone_still_deletes_the_record(self):
+        failed = make_job(self.tenant.id, state=ImportJob.FAILED,
+                          image_id='img-2', error_code='token_expired',
+                          error_params={'left_image': 'img-2'})
+        images = self.mock_glanceclient.return_value.images
+        images.get.side_effect = glance_exc.HTTPNotFound()
+
+        self.client.post(INDEX_URL, action('delete_with_image', failed))
+
+        images.delete.assert_not_called()
+        self.assertFalse(ImportJob.objects.filter(pk=failed.pk).exists())
+
+    @helpers.create_mocks({helpers.api.glance: ('glanceclient',
+                                                'image_delete')})
+    def test_a_failed_job_whose_image_was_deleted_has_no_image_to_delete(
+            self):
+        # The worker deleted the unfinished image itself.
+        failed = make_job(self.tenant.id, state=ImportJob.FAILED,
+                          image_id='img-3', error_code='checksum_mismatch')
+
+        res = self.client.get(INDEX_URL)
+        self.client.post(INDEX_URL, action('delete_with_image', failed))
+
+        self.assertNotContains(res, 'delete_with_image__%s' % failed.pk)
+        self.mock_glanceclient.assert_not_called()
+        self.mock_image_delete.assert_not_called()
+        self.assertTrue(ImportJob.objects.filter(pk=failed.pk).exists())
+
+    def test_the_failure_names_the_image_left_behind(self):
+        failed = make_job(self.tenant.id, state=ImportJob.FAILED,
+                          image_id='img-4', error_code='authorization_lost',
+                          error_params={'left_image': 'img-4'})
+
+        res = self.client.get(reverse(
+            'horizon:project:image_imports:detail', args=[failed.pk]))
+
+        self.assertContains(res, 'The unfinished image img-4 it made could '
+                                 'not be deleted')
+        self.assertContains(res, 'Delete Import and Image')
 
     def test_running_job_cannot_be_deleted(self):
         running = make_job(self.tenant.id, state=ImportJob.UPLOADING)

@@ -159,3 +159,63 @@ def test_an_image_glance_took_whole_stands_when_the_authority_ran_out(data):
     image_id, _created, _waits = upload(images, data)
 
     assert images.status[image_id] == 'active' and images.deleted == []
+
+
+class ProtectedImages(FakeImages):
+    """Glance's rule: a protected image cannot be deleted (403)."""
+
+    def __init__(self):
+        super().__init__()
+        self.protected = set()
+        self.updates = []
+
+    def get(self, image_id):
+        image = super().get(image_id)
+        image.protected = image_id in self.protected
+        return image
+
+    def update(self, image_id, **fields):
+        self.updates.append((image_id, fields))
+        if fields.get('protected') is False:
+            self.protected.discard(image_id)
+
+    def delete(self, image_id):
+        if image_id in self.protected:
+            raise glance_exc.HTTPForbidden('Image is protected')
+        super().delete(image_id)
+
+
+def test_deleting_an_unfinished_protected_image_lifts_the_protection():
+    images = ProtectedImages()
+    image_id = images.create().id
+    images.protected.add(image_id)
+
+    assert glance.delete_image(types.SimpleNamespace(images=images),
+                               image_id) is True
+
+    assert images.updates == [(image_id, {'protected': False})]
+    assert images.deleted == [image_id]
+
+
+def test_an_image_already_gone_counts_as_deleted():
+    images = ProtectedImages()
+
+    def gone(image_id):
+        raise glance_exc.HTTPNotFound()
+
+    images.delete = gone
+    assert glance.delete_image(types.SimpleNamespace(images=images),
+                               'img-9') is True
+
+
+def test_an_image_that_cannot_be_deleted_is_reported_not_raised():
+    images = ProtectedImages()
+    image_id = images.create().id
+
+    def refused(image_id):
+        raise glance_exc.HTTPForbidden('policy says no')
+
+    images.delete = refused
+    assert glance.delete_image(types.SimpleNamespace(images=images),
+                               image_id) is False
+    assert images.updates == []

@@ -119,8 +119,12 @@ class DeleteJobAndImage(DeleteJob):
                              'Deleted Imports and Images', count)
 
     def allowed(self, request, job=None):
-        return job is not None and job.state == ImportJob.ACTIVE and (
-            not job.protected)
+        if job is None:
+            return False
+        if job.state == ImportJob.ACTIVE:
+            return not job.protected
+        # An unfinished image a failed job could not delete.
+        return job.is_finished and bool(job.left_image)
 
     def delete(self, request, obj_id):
         jobs.delete(request, jobs.get_job(request, obj_id, self.table.scope),
