@@ -63,11 +63,11 @@ DEFAULTS = {
     'UPLOAD_RETRIES': 4,
     'UPLOAD_RETRY_DELAY': 2.0,
     # Start the upload while the download goes on when the image goes to
-    # Glance in its own format; its last bytes wait for every check. Off
-    # by default: the image then exists from the start of the download, so
-    # a job whose authority is lost mid-way (role removed) leaves an
-    # unfinished image it can no longer delete.
-    'OVERLAP_UPLOAD': False,
+    # Glance in its own format; its last bytes wait for every check, and a
+    # failed job deletes the image. One whose authority is lost mid-way
+    # (role removed) cannot: its failure names the image, and "Delete
+    # Import and Image" (the user's or an admin's) removes it.
+    'OVERLAP_UPLOAD': True,
     # Limits on jobs; 0 means no limit. A submit over a queued limit is
     # refused with a message; a job over a running limit waits its turn.
     'MAX_RUNNING_PER_PROJECT': 2,

@@ -668,6 +668,11 @@ class Bench:
                 'SELECT * FROM image_importer_importjob WHERE id = ?',
                 (job_id,)).fetchone()
 
+    def glance_cpu(self):
+        """CPU seconds Glance's processes have used so far."""
+        return sum(_cpu_seconds(pid) for pid in _pgid_members(
+            self.stack.info()['pids']['glance']))
+
     def importer(self, case, run):
         _label, source, disk_format, final = CASES[case]
         celery = [pid for pid in _pgid_members(self.worker_pgid)
@@ -678,6 +683,7 @@ class Bench:
             except OSError:
                 pass
         cpu_before = sum(_cpu_seconds(pid) for pid in celery)
+        glance_before = self.glance_cpu()
         writes_before = self._job_writes()
         work = Path(self.instance.importer['WORK_DIR'])
         work.mkdir(parents=True, exist_ok=True)
@@ -704,6 +710,7 @@ class Bench:
         hwm = max((_status_kib(pid, 'VmHWM') * 1024 for pid in celery),
                   default=0)
         cpu = sum(_cpu_seconds(pid) for pid in celery) - cpu_before
+        glance_cpu = self.glance_cpu() - glance_before
         writes_after = self._job_writes()
         if row['state'] != 'active':
             if row['image_id']:
@@ -735,7 +742,7 @@ class Bench:
             'helper_rss_peak': sampler.helper_rss_peak,
             'group_rss_peak': sampler.group_rss_peak,
             'disk_peak': sampler.disk_peak,
-            'worker_cpu_s': cpu,
+            'worker_cpu_s': cpu, 'glance_cpu_s': glance_cpu,
             'job_writes': writes_after['count'] - writes_before['count'],
             'job_writes_s': write_seconds,
         }
@@ -825,6 +832,7 @@ class Bench:
 
     def floor(self, final, run):
         name = FINAL_FILE[final]
+        glance_before = self.glance_cpu()
         began = time.perf_counter()
         image_id = self.glance.create(self._name('glance-put/' + final, run),
                                       final)
@@ -832,10 +840,11 @@ class Bench:
             self.glance.put_file(image_id, self.source(name))
             image = self.glance.wait_active(image_id, 60)
             seconds = time.perf_counter() - began
+            glance_cpu = self.glance_cpu() - glance_before
         finally:
             self.glance.delete(image_id)
         return {'seconds': seconds, 'size': self.check_image(image, final),
-                'disk_peak': 0}
+                'disk_peak': 0, 'glance_cpu_s': glance_cpu}
 
     # -- rounds
 
@@ -910,6 +919,9 @@ def summarize(records):
            'errors': [r['error'] for r in records if 'error' in r],
            'disk_peak_bytes': max((r['disk_peak'] for r in good),
                                   default=None)}
+    if good and 'glance_cpu_s' in good[0]:
+        out['glance_cpu_s_median'] = median([r['glance_cpu_s']
+                                             for r in good])
     if good and 'steps_s' in good[0]:
         out['steps_median_s'] = {
             name: median([r['steps_s'][name] for r in good])
@@ -959,6 +971,10 @@ def analyse(bench):
             'web_download_s': med('web-download/' + final),
             'floor_s': floor, 'convert_s': convert if case == 'qcow2-raw'
             else None, 'baseline_s': baseline,
+            'glance_cpu_s': results.get('importer/' + case, {}).get(
+                'glance_cpu_s_median'),
+            'floor_glance_cpu_s': results.get('glance-put/' + final,
+                                              {}).get('glance_cpu_s_median'),
             'vs_floor': ratio(importer, baseline),
             'vs_by_hand': ratio(importer, med('by-hand/' + case)),
             'vs_web_download': ratio(importer, med('web-download/' + final)),
@@ -1038,6 +1054,11 @@ def report(bench, results, cases, targets, command):
             ' (the .raw URL)' if c['final'] == 'raw' else '', floor,
             fmt_x(c['vs_floor']), fmt_x(c['vs_by_hand']),
             fmt_x(c['vs_web_download'])))
+    lines += ['', "Glance's CPU time (median), the importer's run / the "
+              'floor PUT: ' + ', '.join(
+                  '%s %s / %s' % (c['label'], fmt_s(c['glance_cpu_s']),
+                                  fmt_s(c['floor_glance_cpu_s']))
+                  for c in cases.values()) + '.']
     lines += ['', 'By hand, step medians:', '']
     for case in CASES:
         steps = results.get('by-hand/' + case, {}).get('steps_median_s', {})

@@ -72,12 +72,14 @@ def _limited(limits, cmd):
             limits.prlimit_args() + ['--'] + cmd)
 
 
-def inspect(path, inspectors=None, max_virtual_size=None):
+def inspect(path, inspectors=None, max_virtual_size=None, qemu=True):
     """Return the ``DiskInfo`` of the file at ``path`` or refuse it.
 
     ``inspectors`` are the formats a streaming ``InspectWrapper`` matched
     while it saw every byte of the file; without them the file is read
-    again here.
+    again here. ``qemu=False`` (an image that went to Glance as it
+    arrived, with no file to read) skips ``qemu-img info``, the second
+    opinion: the inspector's answer stands alone, as it does in Glance.
     """
     if inspectors is None:
         try:
@@ -101,6 +103,8 @@ def inspect(path, inspectors=None, max_virtual_size=None):
         raise ImportFailure('format_unreadable', format=name, detail=str(exc))
     _check_virtual_size(inspector.virtual_size, max_virtual_size)
     disk_format, qemu_format = READABLE[name]
+    if not qemu:
+        return DiskInfo(disk_format, inspector.virtual_size, qemu_format)
     info = qemu_info(path, qemu_format)
     if info.get('format') != qemu_format:
         raise ImportFailure('format_disagreement', format=name,

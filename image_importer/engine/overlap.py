@@ -2,17 +2,19 @@
 
 Glance's ingestion is the slowest step of an import, so when the image
 goes to Glance as it is (no conversion), the upload starts as soon as the
-format is known and follows the work file as the download writes it. The
-last ``HOLD`` bytes are held back until the download has ended and every
-check has passed (checksum, format inspection, ``qemu-img info``): an
-image whose checks fail never receives its last bytes, so Glance never
-makes it active, and it is deleted.
+format is known and is fed the download's bytes as they arrive, through
+memory (``StreamReader``): the image is not written to local disk, which
+on a busy host also leaves the page cache to Glance. The last ``HOLD``
+bytes are held back until the download has ended and every check has
+passed (checksum, format inspection): an image whose checks fail never
+receives its last bytes, so Glance never makes it active, and it is
+deleted.
 
-The work file stays on disk, so a job that loses its worker still resumes
-its download, and an upload that Glance breaks is sent again from the
-file (``glance.upload`` with its retries).
+A Glance that breaks the upload ends it; the caller sends the image
+again (``UploadStopped`` stops the download that feeds it).
 """
 
+import collections
 import hashlib
 import logging
 import threading
@@ -26,28 +28,58 @@ HOLD = 4 * 1024 * 1024
 CHUNK_SIZE = 1024 * 1024
 
 
+# Bytes fed and not yet sent, past which the download waits for Glance.
+BUFFER = 16 * 1024 * 1024
+
+
 class Aborted(Exception):
     """The upload was stopped because the checks failed or the job ended."""
 
 
-class FollowReader:
-    """``read(n)`` over a file another thread is still writing."""
+class UploadStopped(Exception):
+    """The upload ended (Glance broke it) before it had taken every byte."""
 
-    def __init__(self, path):
+
+class StreamReader:
+    """``read(n)`` for the upload: the first ``start`` bytes of the file
+    at ``path`` (what the download wrote before the upload began), then
+    what ``feed`` is given. At most ``limit`` fed bytes wait in memory:
+    past that, ``feed`` waits for the upload."""
+
+    def __init__(self, path, start, limit=BUFFER):
+        if limit <= HOLD:
+            raise ValueError('the buffer must hold more than HOLD bytes')
         self._path = path
         self._file = None
+        self._start = start
+        self._limit = limit
+        self._chunks = collections.deque()
+        self._buffered = 0
         self._cond = threading.Condition()
-        self._written = 0
+        self._written = start
         self._released = False    # the checks passed: send everything
         self._aborted = False
+        self._ended = False       # the upload takes no more
         self.sent = 0
         self.hash = hashlib.new(glance.HASH_ALGORITHM)
 
-    # -- the writer's side --------------------------------------------
+    # -- the download's side ------------------------------------------
 
-    def wrote(self, total):
+    def feed(self, data):
+        """Hand the upload the download's next bytes; ``UploadStopped`` if
+        it has ended, ``Aborted`` if it was stopped."""
         with self._cond:
-            self._written = total
+            while (self._buffered and
+                   self._buffered + len(data) > self._limit and
+                   not (self._aborted or self._ended)):
+                self._cond.wait(1)
+            if self._aborted:
+                raise Aborted()
+            if self._ended:
+                raise UploadStopped()
+            self._chunks.append(data)
+            self._buffered += len(data)
+            self._written += len(data)
             self._cond.notify_all()
 
     def release(self):
@@ -64,7 +96,7 @@ class FollowReader:
 
     def _allowed(self):
         """How far the upload may read: all once released, else all but
-        the last HOLD bytes written."""
+        the last HOLD bytes."""
         if self._released:
             return self._written
         return max(self._written - HOLD, 0)
@@ -82,26 +114,43 @@ class FollowReader:
                 if self._released and self.sent >= self._written:
                     return b''
                 self._cond.wait(1)
-        if self._file is None:
-            self._file = open(self._path, 'rb')
-        self._file.seek(self.sent)
-        data = self._file.read(min(size, allowed - self.sent))
+            size = min(size, allowed - self.sent)
+            if self.sent >= self._start:
+                data = self._take(size)
+                self._cond.notify_all()
+        if self.sent < self._start:
+            if self._file is None:
+                self._file = open(self._path, 'rb')
+            self._file.seek(self.sent)
+            data = self._file.read(min(size, self._start - self.sent))
         self.sent += len(data)
         self.hash.update(data)
         return data
 
-    def close(self):
+    def _take(self, size):
+        """Up to ``size`` bytes from the front of the buffer."""
+        first = self._chunks.popleft()
+        if len(first) > size:
+            self._chunks.appendleft(first[size:])
+            first = first[:size]
+        self._buffered -= len(first)
+        return first
+
+    def end(self):
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
         if self._file is not None:
             self._file.close()
 
 
 class EarlyUpload:
-    """A Glance upload running in a thread, fed by a ``FollowReader``."""
+    """A Glance upload running in a thread, fed by a ``StreamReader``."""
 
-    def __init__(self, client, image_id, path):
+    def __init__(self, client, image_id, reader):
         self.client = client
         self.image_id = image_id
-        self.reader = FollowReader(path)
+        self.reader = reader
         self.error = None
         self._thread = threading.Thread(target=self._upload, daemon=True,
                                         name='upload-%s' % image_id)
@@ -113,7 +162,7 @@ class EarlyUpload:
         except BaseException as exc:    # noqa: B036 - handed to the caller
             self.error = exc
         finally:
-            self.reader.close()
+            self.reader.end()
 
     def finish(self, progress, total):
         """Send the held-back bytes and wait, reporting progress; the

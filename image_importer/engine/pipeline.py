@@ -11,8 +11,10 @@ three methods, which is how progress, the Glance image id and cancellation
 
 The download is one streaming pass: the raw bytes are hashed for the
 checksum, decompressed and taken out of an archive as they arrive, and the
-resulting disk image is format-inspected on its way to the work file.
-Nothing reaches Glance before the checksum and the safety checks pass.
+resulting disk image is format-inspected on its way to the work file, or,
+when it goes to Glance as it is, straight into the upload (engine.overlap)
+without touching the disk. Nothing reaches Glance whole before the
+checksum and the safety checks pass.
 """
 
 import dataclasses
@@ -94,6 +96,8 @@ class Received:
     member: str | None
     checksums: dict
     resumed_at: int = 0
+    # Fed to the upload as it arrived: the work file holds only its start.
+    streamed: bool = False
 
 
 def file_name(url):
@@ -293,22 +297,35 @@ def _receive(request, workdir, reporter, algorithms, limit, follower):
                 out.seek(kept)
                 end = os.fstat(out.fileno()).st_size
                 while data := wrapper.read(CHUNK_SIZE):
-                    if size + len(data) > kept:
+                    if follower is not None and follower.upload is not None:
+                        follower.upload.reader.feed(data)
+                    elif size + len(data) > kept:
                         end = _write_sparse(out, data[max(kept - size, 0):],
                                             end)
                     size += len(data)
-                    if follower is not None:
+                    if follower is not None and follower.upload is None:
                         follower.written(wrapper, out, size)
         except OSError as exc:
             raise _write_error(exc) from exc
         wrapper.close()
         return Received(path=path, size=size, inspectors=wrapper.formats,
                         compression=stream.compression, member=stream.member,
-                        checksums=hasher.hexdigests(), resumed_at=kept)
+                        checksums=hasher.hexdigests(), resumed_at=kept,
+                        streamed=follower is not None and
+                        follower.upload is not None)
     finally:
         download.close()
         if kept:
             source.close()
+
+
+class _SendAgain(Exception):
+    """The upload that the download fed broke, and may be tried again."""
+
+    def __init__(self, image_id, error):
+        super().__init__(image_id, error)
+        self.image_id = image_id
+        self.error = error
 
 
 class _Follower:
@@ -327,10 +344,8 @@ class _Follower:
         self.upload = None
 
     def written(self, wrapper, out, size):
-        if self.upload is not None:
-            out.flush()
-            self.upload.reader.wrote(size)
-            return
+        """The download wrote ``size`` bytes to ``out``; from the next
+        ones on, it feeds ``self.upload`` once that exists."""
         if self.decided:
             return
         formats = wrapper.formats
@@ -348,9 +363,9 @@ class _Follower:
             self.request.glance_client, self.request.image_meta(found),
             self.reporter.image_created, self.request.image_id)
         out.flush()
-        self.upload = overlap.EarlyUpload(self.request.glance_client,
-                                          image_id, self.path)
-        self.upload.reader.wrote(size)
+        self.upload = overlap.EarlyUpload(
+            self.request.glance_client, image_id,
+            overlap.StreamReader(self.path, size))
 
     def stop(self):
         """Abort the upload and delete its image."""
@@ -359,28 +374,28 @@ class _Follower:
             glance.delete_image(self.request.glance_client,
                                 self.upload.image_id)
 
+    def broke(self):
+        """The upload ended before the download did: ``_SendAgain`` if
+        Glance broke it for a moment and retries are left, else its
+        failure (to raise; ``stop`` deletes the image)."""
+        self.upload.stop()
+        error = self.upload.error
+        if glance.transient(error) and self.request.upload_retries:
+            return _SendAgain(self.upload.image_id, error)
+        return glance.failure(error) or error
+
     def finish(self, size):
-        """Send the held-back bytes; returns the image id. An upload that
-        Glance broke is sent again from the file, with retries."""
+        """Send the held-back bytes; returns the image id."""
         request = self.request
         upload = self.upload
         self.reporter.phase('uploading')
         try:
             upload.finish(self.reporter.progress, size)
         except Exception as exc:
-            if not (glance.transient(exc) and request.upload_retries):
-                self.stop()
-                raise glance.failure(exc) or exc
-            # That was the first try; the others send the file again.
-            LOG.warning('Upload of image %s broke (%s); sending it again '
-                        'from the file', upload.image_id, exc)
-            time.sleep(request.upload_retry_delay)
-            return glance.upload(
-                request.glance_client, request.image_meta(self.format),
-                self.path, size, self.reporter.progress,
-                self.reporter.image_created, image_id=upload.image_id,
-                retries=request.upload_retries - 1,
-                delay=request.upload_retry_delay * 2)
+            if glance.transient(exc) and request.upload_retries:
+                raise _SendAgain(upload.image_id, exc) from exc
+            self.stop()
+            raise glance.failure(exc) or exc
         except BaseException:
             self.stop()
             raise
@@ -400,6 +415,22 @@ def run(request, workdir, reporter):
     removes the directory whatever happens.
     """
     expected = expected_checksum(request)
+    try:
+        return _run(request, workdir, reporter, expected)
+    except _SendAgain as again:
+        # The bytes went to Glance, not to the disk: download them again,
+        # this time to the work file, and upload that with its retries.
+        LOG.warning('Upload of image %s broke (%s); downloading it again '
+                    'to send it from a file', again.image_id, again.error)
+        time.sleep(request.upload_retry_delay)
+        request = dataclasses.replace(
+            request, overlap=False, image_id=again.image_id,
+            upload_retries=request.upload_retries - 1,
+            upload_retry_delay=request.upload_retry_delay * 2)
+        return _run(request, workdir, reporter, expected)
+
+
+def _run(request, workdir, reporter, expected):
     algorithms = sorted({DISPLAY_ALGORITHM} |
                         ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
@@ -408,22 +439,30 @@ def run(request, workdir, reporter):
         follower = _Follower(request, os.path.join(workdir, 'source'),
                              reporter)
     try:
-        received = receive(request, workdir, reporter, algorithms, follower)
+        try:
+            received = receive(request, workdir, reporter, algorithms,
+                               follower)
+        except overlap.UploadStopped:
+            raise follower.broke() from None
         if expected:
             checksum.verify(expected, received.checksums)
+        # A streamed image was format-inspected on its way; qemu-img has
+        # no file to read (and needs none: it converts nothing).
         info = disk.inspect(received.path, received.inspectors,
-                            request.max_virtual_size)
-        if follower is not None and follower.upload is not None and (
-                info.format != follower.format):
+                            request.max_virtual_size,
+                            qemu=not received.streamed)
+        if received.streamed and info.format != follower.format:
             raise ImportFailure('format_disagreement',
                                 format=follower.format, qemu=info.format)
+    except _SendAgain:
+        raise
     except BaseException:
         if follower is not None:
             follower.stop()
         raise
     target = request.disk_format or info.format
     data = received.path
-    if follower is not None and follower.upload is not None:
+    if received.streamed:
         size = received.size
         image_id = follower.finish(size)
     else:

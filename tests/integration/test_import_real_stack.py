@@ -176,8 +176,7 @@ def test_compressed_image_with_checksum_file_ends_active_verified(
 def test_checksum_mismatch_fails_and_the_image_never_becomes_active(
         stack, demo_session, demo_glance, sample_server, importer_settings):
     # Large enough that the upload runs during the download (it holds
-    # back its last bytes until the checksum is verified).
-    importer_settings['OVERLAP_UPLOAD'] = True
+    # back its last bytes until the checksum is verified): the default.
     images.make_qcow2(str(sample_server.root), 'm.qcow2',
                       size=64 * 1024 * 1024)
     job = submit(demo_session, stack, sample_server.url('m.qcow2'),
@@ -195,13 +194,33 @@ def test_checksum_mismatch_fails_and_the_image_never_becomes_active(
     assert os.listdir(importer_settings['WORK_DIR']) == []
 
 
+def test_a_protected_image_whose_checks_fail_is_deleted_all_the_same(
+        stack, demo_session, demo_glance, sample_server, importer_settings):
+    # Glance refuses to delete a protected image; the job made this one
+    # unfinished, so it lifts the protection and deletes it.
+    images.make_qcow2(str(sample_server.root), 'p.qcow2',
+                      size=64 * 1024 * 1024)
+    job = submit(demo_session, stack, sample_server.url('p.qcow2'),
+                 protected=True, expected_checksum='sha256:' + '2' * 64)
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (ImportJob.FAILED,
+                                           'checksum_mismatch')
+    assert job.image_id, 'the upload did not start during the download'
+    assert 'left_image' not in job.error_params
+    with pytest.raises(glance_exc.HTTPNotFound):
+        demo_glance.images.get(job.image_id)
+    assert images_named(demo_glance, job.image_name) == []
+
+
 def test_upload_runs_while_the_download_goes_on(
         stack, demo_session, demo_glance, tmp_path, importer_settings):
     """With no conversion the upload starts once the format is known and
     follows the download; the image is active only after every check."""
     path, original = images.make_qcow2(str(tmp_path), 'overlap.qcow2',
                                        size=48 * 1024 * 1024)
-    importer_settings['OVERLAP_UPLOAD'] = True
     seen = []
     done = threading.Event()
     with FileServer(tmp_path, rate=8 * 1024 * 1024) as slow:

@@ -17,6 +17,7 @@ from unittest import mock
 from django.test import RequestFactory
 from django.utils import timezone
 from glanceclient import client as glance_client
+from glanceclient import exc as glance_exc
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1.identity import v3
 from keystoneauth1 import session as ks_session
@@ -111,10 +112,10 @@ def token_valid(stack, token):
     return True
 
 
-def submit(request, url):
+def submit(request, url, **fields):
     return jobs.submit(request, {'source_url': url,
                                  'name': 'hii-trust-%s' % time.monotonic(),
-                                 'visibility': 'private'})
+                                 'visibility': 'private', **fields})
 
 
 def run(job):
@@ -190,7 +191,9 @@ def test_without_service_user_job_fails_when_the_token_expires(
     settings = worker_settings
     with serving(settings, tmp_path, TOKEN_SECONDS + 8) as (url, _original):
         request = login(short_stack, 'demo')
-        job = submit(request, url)
+        # Converted, so the upload starts after the download, once the
+        # token has expired.
+        job = submit(request, url, disk_format='raw')
         assert job.trust_id == ''
         assert request.user.token.id not in job.auth_token
         assert crypto.decrypt(job.auth_token) == request.user.token.id
@@ -204,6 +207,30 @@ def test_without_service_user_job_fails_when_the_token_expires(
     assert "IMAGE_IMPORTER['SERVICE_AUTH']" in message
     assert job.image_id == ''
     assert job.auth_token == ''
+
+
+def test_without_service_user_an_upload_begun_in_time_outlives_the_token(
+        short_stack, worker_settings, tmp_path):
+    # Kept as it is, the image is uploaded while it downloads: Glance
+    # took the token when the upload began, as with Horizon's own upload.
+    settings = worker_settings
+    with serving(settings, tmp_path, TOKEN_SECONDS + 8) as (url, original):
+        request = login(short_stack, 'demo')
+        job = submit(request, url)
+        job, took = run(job)
+
+    assert job.state == ImportJob.ACTIVE, failures.describe(
+        job.error_code, job.error_params)
+    assert took > TOKEN_SECONDS
+    glance = user_glance(short_stack, 'demo')
+    image = glance.images.get(job.image_id)
+    assert image.status == 'active'
+    path = str(tmp_path / 'from-glance')
+    with open(path, 'wb') as f:
+        for chunk in glance.images.data(image.id):
+            f.write(chunk)
+    assert images.to_raw_bytes(path, image.disk_format) == original
+    glance.images.delete(image.id)
 
 
 def remove_role(stack, user, role):
@@ -251,7 +278,12 @@ def test_role_removed_mid_job_fails_it_with_authorization_lost(
     assert 'your role on the project was removed' in failures.describe(
         job.error_code, job.error_params)
     assert took < 40
-    assert job.image_id == ''
+    # The upload had begun (it follows the download): the worker cannot
+    # delete the image it made, so the failure names it and the project's
+    # admin deletes it with the record.
+    assert job.image_id and job.left_image == job.image_id
+    assert job.image_id in failures.describe(job.error_code,
+                                             job.error_params)
     # Keystone refuses the trust now, also to delete it: it stays recorded
     # (the trustor may still delete it) and ends at its expiry.
     assert job.trust_id
@@ -260,6 +292,14 @@ def test_role_removed_mid_job_fails_it_with_authorization_lost(
             auth_url=short_stack.keystone_url, username='image-importer',
             password='image-importer', user_domain_name='Default',
             trust_id=job.trust_id)).get_token()
+    admin = login(short_stack, 'admin')
+    admin_glance = user_glance(short_stack, 'admin')
+    assert admin_glance.images.get(job.image_id).owner == (
+        short_stack.project_ids['alt'])
+    jobs.delete(admin, job, with_image=True)
+    with pytest.raises(glance_exc.HTTPNotFound):
+        admin_glance.images.get(job.image_id)
+    assert not ImportJob.objects.filter(pk=job.pk).exists()
 
 
 def test_cancel_and_delete_from_the_dashboard_delete_the_trust(

@@ -1,23 +1,34 @@
 """The upload that follows a download: it never sends the last bytes
-before the checks passed."""
+before the checks passed, and holds only a bounded buffer in memory."""
 
+import hashlib
 import threading
 
 import pytest
 
 from image_importer.engine import overlap
 
+MIB = 1024 * 1024
 
-def test_the_last_bytes_wait_for_release(tmp_path):
-    path = tmp_path / 'source'
-    data = bytes(range(256)) * (overlap.HOLD // 128)    # 2 x HOLD
-    path.write_bytes(data)
-    reader = overlap.FollowReader(str(path))
-    reader.wrote(len(data))
 
+def read_all(reader, until):
     sent = b''
-    while len(sent) < len(data) - overlap.HOLD:
-        sent += reader.read(1 << 20)
+    while len(sent) < until:
+        sent += reader.read(MIB)
+    return sent
+
+
+def test_the_file_start_then_what_is_fed_and_the_last_bytes_wait(tmp_path):
+    path = tmp_path / 'source'
+    start = b'S' * 1000
+    path.write_bytes(start)
+    fed = bytes(range(256)) * (overlap.HOLD // 128)     # 2 x HOLD
+    reader = overlap.StreamReader(str(path), len(start))
+    for offset in range(0, len(fed), MIB):
+        reader.feed(fed[offset:offset + MIB])
+    data = start + fed
+
+    sent = read_all(reader, len(data) - overlap.HOLD)
     assert sent == data[:len(data) - overlap.HOLD]
 
     waiting = []
@@ -30,15 +41,67 @@ def test_the_last_bytes_wait_for_release(tmp_path):
     while chunk := reader.read():
         waiting.append(chunk)
     assert sent + b''.join(waiting) == data
-    reader.close()
+    assert reader.hash.hexdigest() == hashlib.sha512(data).hexdigest()
+    reader.end()
+
+
+def test_feeding_waits_while_the_buffer_is_full(tmp_path):
+    path = tmp_path / 'source'
+    path.write_bytes(b'')
+    limit = overlap.HOLD + MIB
+    reader = overlap.StreamReader(str(path), 0, limit=limit)
+    fed = [bytes([n]) * MIB for n in range(limit // MIB + 1)]
+    for chunk in fed[:-1]:
+        reader.feed(chunk)
+
+    last = threading.Thread(target=reader.feed, args=(fed[-1],))
+    last.start()
+    last.join(0.5)
+    assert last.is_alive()          # the buffer is full: the download waits
+    assert reader.read(MIB) == fed[0]
+    last.join(5)
+    assert not last.is_alive()
+    reader.release()
+    assert read_all(reader, len(fed) * MIB - MIB) == b''.join(fed[1:])
+    assert reader.read() == b''
+
+
+def test_the_buffer_holds_more_than_the_held_back_bytes(tmp_path):
+    with pytest.raises(ValueError):
+        overlap.StreamReader(str(tmp_path / 'source'), 0,
+                             limit=overlap.HOLD)
+
+
+def test_feeding_an_upload_that_ended_stops_the_download(tmp_path):
+    path = tmp_path / 'source'
+    path.write_bytes(b'')
+    reader = overlap.StreamReader(str(path), 0,
+                                  limit=overlap.HOLD + MIB)
+    reader.feed(b'x' * (overlap.HOLD + MIB))
+    blocked = []
+
+    def feed():
+        try:
+            reader.feed(b'y' * MIB)
+        except overlap.UploadStopped as exc:
+            blocked.append(exc)
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    reader.end()                    # Glance broke the upload
+    thread.join(5)
+    assert len(blocked) == 1
+    with pytest.raises(overlap.UploadStopped):
+        reader.feed(b'z')
 
 
 def test_an_aborted_upload_gets_no_more_bytes(tmp_path):
     path = tmp_path / 'source'
     path.write_bytes(b'x' * 10)
-    reader = overlap.FollowReader(str(path))
-    reader.wrote(10)
+    reader = overlap.StreamReader(str(path), 10)
     reader.abort()
 
     with pytest.raises(overlap.Aborted):
         reader.read()
+    with pytest.raises(overlap.Aborted):
+        reader.feed(b'more')
