@@ -167,6 +167,11 @@ def receive(request, workdir, reporter, algorithms, follower=None):
     each write with the inspecting stream, the file and its size.
     """
     limit = space_limit(workdir, request.max_bytes, request.reserve)
+    if follower is not None and request.max_bytes is not None:
+        # Fed to the upload, the image needs no disk: only the operator's
+        # limit applies, and the free space to what is written.
+        return _receive(request, workdir, reporter, algorithms,
+                        request.max_bytes, follower, disk_limit=limit)
     try:
         return _receive(request, workdir, reporter, algorithms, limit,
                         follower)
@@ -258,7 +263,8 @@ def _write_sparse(out, data, end):
     return end
 
 
-def _receive(request, workdir, reporter, algorithms, limit, follower):
+def _receive(request, workdir, reporter, algorithms, limit, follower,
+             disk_limit=None):
     path = os.path.join(workdir, 'source')
     start, validator = _resume_point(workdir, path, request.url)
     download = fetch.Download(request.fetcher, request.url,
@@ -300,6 +306,11 @@ def _receive(request, workdir, reporter, algorithms, limit, follower):
                     if follower is not None and follower.upload is not None:
                         follower.upload.reader.feed(data)
                     elif size + len(data) > kept:
+                        if disk_limit is not None and (
+                                size + len(data) > disk_limit):
+                            raise ImportFailure('disk_full',
+                                                needed=size + len(data),
+                                                free=disk_limit)
                         end = _write_sparse(out, data[max(kept - size, 0):],
                                             end)
                     size += len(data)

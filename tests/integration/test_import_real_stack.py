@@ -247,6 +247,41 @@ def test_upload_runs_while_the_download_goes_on(
             served.read()).hexdigest()
 
 
+@pytest.fixture
+def tiny_work_dir(tmp_path, importer_settings):
+    """WORK_DIR on a 4 MiB tmpfs (the suite runs as root, as CI does)."""
+    mountpoint = tmp_path / 'tiny-work'
+    mountpoint.mkdir()
+    if os.geteuid() != 0:
+        pytest.fail('this test mounts a tmpfs: run the suite as root')
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs',
+                    str(mountpoint)], check=True)
+    importer_settings.update(WORK_DIR=str(mountpoint), WORK_DIR_RESERVE=0)
+    yield mountpoint
+    subprocess.run(['umount', str(mountpoint)], check=True)
+
+
+def test_an_image_fed_to_glance_needs_no_work_disk(
+        stack, demo_session, demo_glance, sample_server, tiny_work_dir,
+        tmp_path):
+    path, original = images.make_qcow2(str(sample_server.root), 'big.qcow2',
+                                       size=32 * 1024 * 1024)
+    assert os.path.getsize(path) > 8 * 1024 * 1024
+    kept = submit(demo_session, stack, sample_server.url('big.qcow2'))
+    run_to_active(kept)
+    assert_image_holds(demo_glance, kept, original, tmp_path)
+
+    # Converted, it must go to the disk first, which is too small.
+    converted = submit(demo_session, stack, sample_server.url('big.qcow2'),
+                       disk_format='raw')
+    runner.run_job(converted.pk)
+    converted.refresh_from_db()
+    assert (converted.state, converted.error_code) == (ImportJob.FAILED,
+                                                       'disk_full')
+    assert images_named(demo_glance, converted.image_name) == []
+    assert os.listdir(tiny_work_dir) == []
+
+
 def watch_glance(glance, name, seen, done):
     """Record (time, status) of the image called ``name`` until done."""
     while not done.wait(0.2):
