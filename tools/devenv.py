@@ -26,7 +26,8 @@ from tools import images  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
 
 # command -> Debian package
-SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'chromium': 'chromium',
+SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'nbdcopy': 'libnbd-bin',
+                   'chromium': 'chromium',
                    'xz': 'xz-utils', 'bzip2': 'bzip2', 'zstd': 'zstd',
                    'openssl': 'openssl',
                    'redis-server': 'redis-server',

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,6 +178,49 @@ def convert(src, src_info, dst, target, progress):
         _remove(dst)
         raise ImportFailure('qemu_failed', step='convert', detail=detail)
     progress(total, total)
+
+
+NBDCOPY = 'nbdcopy'
+QEMU_NBD = 'qemu-nbd'
+STREAM_CHUNK = 1024 * 1024
+
+
+def can_stream_raw():
+    """Whether ``raw_chunks`` can run here (qemu-nbd, and nbdcopy from
+    libnbd)."""
+    return bool(shutil.which(NBDCOPY) and shutil.which(QEMU_NBD))
+
+
+def raw_chunks(src, src_info, errors_path):
+    """The disk of the inspected image ``src`` as raw bytes, in order, in
+    chunks: QEMU's own block layer reads it (``qemu-nbd``, read-only, with
+    its explicit format) and ``nbdcopy`` writes it to a pipe, so no
+    converted file is written. The processes run with the conversion's
+    limits and die with the worker; stopping early kills them. Raises
+    ``qemu_failed`` if they fail. ``errors_path`` takes their stderr."""
+    cmd = [NBDCOPY, '--', '[', QEMU_NBD, '--read-only', '--format',
+           src_info.qemu_format, src, ']', '-']
+    try:
+        with open(errors_path, 'w+b') as errors:
+            proc = subprocess.Popen(_limited(CONVERT_LIMITS, cmd),
+                                    env=_env(), preexec_fn=_die_with_parent,
+                                    stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=errors)
+            try:
+                while data := proc.stdout.read(STREAM_CHUNK):
+                    yield data
+                returncode = proc.wait()
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
+            errors.seek(0)
+            detail = errors.read().decode(errors='replace').strip()[-500:]
+    finally:
+        _remove(errors_path)
+    if returncode != 0:
+        raise ImportFailure('qemu_failed', step='convert', detail=detail)
 
 
 def _run_convert(cmd, errors, dst, total, progress):

@@ -17,6 +17,7 @@ without touching the disk. Nothing reaches Glance whole before the
 checksum and the safety checks pass.
 """
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -369,14 +370,35 @@ class _Follower:
         found = disk.READABLE.get(formats[0].NAME, (None,))[0]
         if found is None or (self.request.disk_format or found) != found:
             return
-        self.format = found
-        image_id = glance.create_image(
-            self.request.glance_client, self.request.image_meta(found),
-            self.reporter.image_created, self.request.image_id)
         out.flush()
+        self.start(found, size)
+
+    def start(self, disk_format, size):
+        """Create the image and start its upload: the work file's first
+        ``size`` bytes, then what is fed to ``self.upload.reader``."""
+        self.format = disk_format
+        image_id = glance.create_image(
+            self.request.glance_client, self.request.image_meta(disk_format),
+            self.reporter.image_created, self.request.image_id)
         self.upload = overlap.EarlyUpload(
             self.request.glance_client, image_id,
             overlap.StreamReader(self.path, size))
+
+    @contextlib.contextmanager
+    def feeding(self):
+        """Around what feeds the upload and checks the image: an upload
+        Glance broke becomes ``_SendAgain`` (or its failure), and any
+        failure stops the upload and deletes its image."""
+        try:
+            try:
+                yield
+            except overlap.UploadStopped:
+                raise self.broke() from None
+        except _SendAgain:
+            raise
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self):
         """Abort the upload and delete its image."""
@@ -449,12 +471,8 @@ def _run(request, workdir, reporter, expected):
     if request.overlap and request.glance_client is not None:
         follower = _Follower(request, os.path.join(workdir, 'source'),
                              reporter)
-    try:
-        try:
-            received = receive(request, workdir, reporter, algorithms,
-                               follower)
-        except overlap.UploadStopped:
-            raise follower.broke() from None
+    with follower.feeding() if follower else contextlib.nullcontext():
+        received = receive(request, workdir, reporter, algorithms, follower)
         if expected:
             checksum.verify(expected, received.checksums)
         # A streamed image was format-inspected on its way; qemu-img has
@@ -465,16 +483,16 @@ def _run(request, workdir, reporter, expected):
         if received.streamed and info.format != follower.format:
             raise ImportFailure('format_disagreement',
                                 format=follower.format, qemu=info.format)
-    except _SendAgain:
-        raise
-    except BaseException:
-        if follower is not None:
-            follower.stop()
-        raise
     target = request.disk_format or info.format
     data = received.path
     if received.streamed:
         size = received.size
+        image_id = follower.finish(size)
+    elif (follower is not None and target == 'raw' and
+          info.format not in ('raw', 'iso') and disk.can_stream_raw()):
+        with follower.feeding():
+            size = _convert_streamed(request, workdir, reporter, received,
+                                     info, follower)
         image_id = follower.finish(size)
     else:
         if target != info.format:
@@ -497,6 +515,49 @@ def _run(request, workdir, reporter, expected):
         suggestions=suggest.suggest(received.member or
                                     file_name(request.url),
                                     info.virtual_size))
+
+
+class _Chunks:
+    """``read()`` over an iterator of chunks, for ``InspectWrapper``."""
+
+    def __init__(self, chunks):
+        self._chunks = chunks
+
+    def read(self, size=None):
+        return next(self._chunks, b'')
+
+    def close(self):
+        self._chunks.close()
+
+
+def _convert_streamed(request, workdir, reporter, received, info,
+                      follower):
+    """Convert to raw straight into the upload, as QEMU reads the image
+    (``disk.raw_chunks``): no converted file. The raw bytes are
+    format-inspected on their way, as a converted file would be. Returns
+    their size."""
+    reporter.phase('converting')
+    follower.start('raw', 0)
+    total = info.virtual_size
+    wrapper = format_inspector.InspectWrapper(_Chunks(disk.raw_chunks(
+        received.path, info, os.path.join(workdir, 'convert.stderr'))))
+    done = 0
+    try:
+        while data := wrapper.read(CHUNK_SIZE):
+            follower.upload.reader.feed(data)
+            done += len(data)
+            reporter.progress(done, total)
+    finally:
+        wrapper.close()     # stops qemu-nbd and nbdcopy if not done
+    if done != total:
+        raise ImportFailure('qemu_failed', step='convert',
+                            detail='%d of %d bytes' % (done, total))
+    converted = disk.inspect(None, wrapper.formats, request.max_virtual_size,
+                             qemu=False)
+    if converted.format != 'raw':
+        raise ImportFailure('format_disagreement', format='raw',
+                            qemu=converted.format)
+    return done
 
 
 def _convert(request, workdir, reporter, received, info, target):

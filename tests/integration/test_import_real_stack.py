@@ -281,6 +281,24 @@ def test_an_image_fed_to_glance_needs_no_work_disk(
     assert images_named(demo_glance, converted.image_name) == []
     assert os.listdir(tiny_work_dir) == []
 
+    # A qcow2 that fits, of a disk far larger than the free space: made
+    # raw as it uploads, the disk itself is never written.
+    images.make_sparse_qcow2(str(sample_server.root), 'sparse.qcow2',
+                             virtual_size=256 * 1024 * 1024)
+    sparse = submit(demo_session, stack, sample_server.url('sparse.qcow2'),
+                    disk_format='raw')
+    run_to_active(sparse)
+    assert [p['phase'] for p in sparse.phases] == [
+        'downloading', 'converting', 'uploading']
+    image = demo_glance.images.get(sparse.image_id)
+    assert (image.disk_format, image.size) == ('raw', 256 * 1024 * 1024)
+    stored = glance_raw_bytes(demo_glance, image, tmp_path)
+    assert image.os_hash_value == hashlib.sha512(stored).hexdigest()
+    assert stored == images.to_raw_bytes(
+        str(sample_server.root / 'sparse.qcow2'), 'qcow2')
+    demo_glance.images.delete(image.id)
+    assert os.listdir(tiny_work_dir) == []
+
 
 def watch_glance(glance, name, seen, done):
     """Record (time, status) of the image called ``name`` until done."""

@@ -64,6 +64,59 @@ def test_cancel_kills_qemu_img_and_removes_output(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['disk.qcow2']
 
 
+def helpers_running():
+    """qemu-nbd and nbdcopy processes still alive."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                argv0 = f.read().split(b'\0')[0]
+        except OSError:
+            continue
+        if os.path.basename(argv0) in (b'qemu-nbd', b'nbdcopy'):
+            found.append(pid)
+    return found
+
+
+def test_raw_chunks_are_the_disk_in_order_with_no_file(tmp_path):
+    path, data = images.make_qcow2(str(tmp_path), size=24 * 1024 * 1024)
+    errors = str(tmp_path / 'errors')
+
+    out = b''.join(disk.raw_chunks(path, disk.inspect(path), errors))
+
+    assert out == data
+    assert sorted(os.listdir(tmp_path)) == ['disk.qcow2']
+    assert helpers_running() == []
+
+
+def test_raw_chunks_stopped_early_stop_qemu_nbd_and_nbdcopy(tmp_path):
+    path, _data = images.make_qcow2(str(tmp_path), size=64 * 1024 * 1024)
+    chunks = disk.raw_chunks(path, disk.inspect(path),
+                             str(tmp_path / 'errors'))
+
+    assert len(next(chunks)) == disk.STREAM_CHUNK
+    assert helpers_running()
+    chunks.close()      # the job was cancelled
+
+    assert helpers_running() == []
+    assert sorted(os.listdir(tmp_path)) == ['disk.qcow2']
+
+
+def test_raw_chunks_of_a_damaged_image_fail_with_qemus_words(tmp_path):
+    path, _data = images.make_qcow2(str(tmp_path), size=8 * 1024 * 1024)
+    info = disk.inspect(path)
+    with open(path, 'r+b') as f:
+        f.write(b'XXXX')            # no longer a qcow2 header
+
+    with pytest.raises(ImportFailure) as exc:
+        b''.join(disk.raw_chunks(path, info, str(tmp_path / 'errors')))
+
+    assert (exc.value.code, exc.value.params['step']) == ('qemu_failed',
+                                                          'convert')
+    assert exc.value.params['detail']
+    assert helpers_running() == []
+
+
 def test_unknown_target_cannot_be_converted(tmp_path):
     path, _data = images.make_qcow2(str(tmp_path))
     with pytest.raises(ImportFailure) as exc:
