@@ -1034,8 +1034,8 @@ def report(bench, results, cases, targets, command):
                  fmt_mib(files and files['bench.qcow2']['size']),
                  fmt_mib(files and files['bench.raw.xz']['size']),
                  bench.runs, '' if bench.runs == 1 else 's',
-                 'follows the download where no conversion is needed '
-                 '(OVERLAP_UPLOAD)' if bench.overlap else
+                 'is fed the download, or the conversion to raw, as it '
+                 'goes (OVERLAP_UPLOAD)' if bench.overlap else
                  'starts after the download (--no-overlap)'),
              '',
              '| outcome | this importer (queued) | by hand '
