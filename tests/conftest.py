@@ -1,6 +1,7 @@
 """Shared fixtures: the real Keystone + Glance stack and a sample server."""
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -43,3 +44,25 @@ def demo_session(stack):
 @pytest.fixture(scope='session')
 def demo_glance(demo_session):
     return glance_client.Client('2', session=demo_session)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """``small_tmpfs(size)``: a new folder with a tmpfs of ``size`` (as
+    mount's ``size=``) on it, unmounted at the end (the suite runs as
+    root, as CI does)."""
+    if os.geteuid() != 0:
+        pytest.fail('this test mounts a tmpfs: run the suite as root')
+    mounted = []
+
+    def mount(size):
+        mountpoint = tmp_path / ('tmpfs-%d' % len(mounted))
+        mountpoint.mkdir()
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=' + size,
+                        'tmpfs', str(mountpoint)], check=True)
+        mounted.append(mountpoint)
+        return mountpoint
+
+    yield mount
+    for mountpoint in mounted:
+        subprocess.run(['umount', str(mountpoint)], check=True)

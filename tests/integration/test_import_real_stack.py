@@ -248,17 +248,11 @@ def test_upload_runs_while_the_download_goes_on(
 
 
 @pytest.fixture
-def tiny_work_dir(tmp_path, importer_settings):
-    """WORK_DIR on a 4 MiB tmpfs (the suite runs as root, as CI does)."""
-    mountpoint = tmp_path / 'tiny-work'
-    mountpoint.mkdir()
-    if os.geteuid() != 0:
-        pytest.fail('this test mounts a tmpfs: run the suite as root')
-    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs',
-                    str(mountpoint)], check=True)
+def tiny_work_dir(small_tmpfs, importer_settings):
+    """WORK_DIR on a 4 MiB file system."""
+    mountpoint = small_tmpfs('4m')
     importer_settings.update(WORK_DIR=str(mountpoint), WORK_DIR_RESERVE=0)
-    yield mountpoint
-    subprocess.run(['umount', str(mountpoint)], check=True)
+    return mountpoint
 
 
 def test_an_image_fed_to_glance_needs_no_work_disk(

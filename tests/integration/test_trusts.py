@@ -134,6 +134,21 @@ def user_glance(stack, user):
     return glance_client.Client('2', session=session)
 
 
+def assert_demo_image_holds(stack, job, original, tmp_path):
+    """The job's image is active in the demo project and holds
+    ``original``; it is deleted, and returned."""
+    glance = user_glance(stack, 'demo')
+    image = glance.images.get(job.image_id)
+    assert image.status == 'active'
+    path = str(tmp_path / 'from-glance')
+    with open(path, 'wb') as f:
+        for chunk in glance.images.data(image.id):
+            f.write(chunk)
+    assert images.to_raw_bytes(path, image.disk_format) == original
+    glance.images.delete(image.id)
+    return image
+
+
 def test_job_outlives_the_token_on_a_trust_and_deletes_it(
         short_stack, worker_settings, tmp_path):
     settings = worker_settings
@@ -170,16 +185,8 @@ def test_job_outlives_the_token_on_a_trust_and_deletes_it(
     assert took > TOKEN_SECONDS
     assert not token_valid(short_stack, user_token.id)
     # Glance saw the user: the image is the demo project's own.
-    glance = user_glance(short_stack, 'demo')
-    image = glance.images.get(job.image_id)
+    image = assert_demo_image_holds(short_stack, job, original, tmp_path)
     assert image.owner == short_stack.project_ids['demo']
-    assert image.status == 'active'
-    path = str(tmp_path / 'from-glance')
-    with open(path, 'wb') as f:
-        for chunk in glance.images.data(image.id):
-            f.write(chunk)
-    assert images.to_raw_bytes(path, image.disk_format) == original
-    glance.images.delete(image.id)
     # The worker deleted the trust when the job ended.
     assert keystone(short_stack, 'GET',
                     '/OS-TRUST/trusts/%s' % trust['id']) == 404
@@ -222,15 +229,7 @@ def test_without_service_user_an_upload_begun_in_time_outlives_the_token(
     assert job.state == ImportJob.ACTIVE, failures.describe(
         job.error_code, job.error_params)
     assert took > TOKEN_SECONDS
-    glance = user_glance(short_stack, 'demo')
-    image = glance.images.get(job.image_id)
-    assert image.status == 'active'
-    path = str(tmp_path / 'from-glance')
-    with open(path, 'wb') as f:
-        for chunk in glance.images.data(image.id):
-            f.write(chunk)
-    assert images.to_raw_bytes(path, image.disk_format) == original
-    glance.images.delete(image.id)
+    assert_demo_image_holds(short_stack, job, original, tmp_path)
 
 
 def remove_role(stack, user, role):

@@ -114,7 +114,7 @@ class Host:
         fate."""
         main = self.instance.procs.pop('worker')
         pids = [main.pid] + [pid for pid in descendants(main.pid)
-                             if command(pid) != 'qemu-img']
+                             if command(pid) not in CONVERTERS]
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         main.wait()
@@ -153,11 +153,16 @@ def command(pid):
         return None
 
 
+# What converts: qemu-img to a file, qemu-nbd and nbdcopy into the upload.
+CONVERTERS = ('qemu-img', 'qemu-nbd', 'nbdcopy')
+
+
 def qemu_img_processes(*folders):
-    """qemu-img processes working on files under ``folders``."""
+    """Converting processes (``CONVERTERS``) working on files under
+    ``folders``."""
     found = []
     for entry in os.listdir('/proc'):
-        if not entry.isdigit() or command(int(entry)) != 'qemu-img':
+        if not entry.isdigit() or command(int(entry)) not in CONVERTERS:
             continue
         try:
             with open('/proc/%s/cmdline' % entry, 'rb') as cmdline:
@@ -227,15 +232,17 @@ def wait_until(test, timeout=15):
 
 
 # Where to kill: the job's state, the disk format it converts to, and the
-# image: a download long enough to catch, a slow conversion (stream-
-# optimized VMDK compresses), an upload of a large raw disk.
+# image: a download long enough to catch, with the upload it feeds; a slow
+# conversion to a file (stream-optimized VMDK compresses); a conversion to
+# raw of a large disk, which feeds the upload.
 KILL_POINTS = {
-    'downloading': ('', lambda root, name: images.make_qcow2(
+    'downloading': ('downloading', '', lambda root, name: images.make_qcow2(
         root, name, size=96 * MiB)),
-    'converting': ('vmdk', lambda root, name: images.make_qcow2(
+    'converting': ('converting', 'vmdk', lambda root, name: images.make_qcow2(
         root, name, size=256 * MiB)),
-    'uploading': ('raw', lambda root, name: images.make_sparse_qcow2(
-        root, name, 384 * MiB, data=8 * MiB)),
+    'uploading': ('converting', 'raw', lambda root, name:
+                  images.make_sparse_qcow2(root, name, 384 * MiB,
+                                           data=8 * MiB)),
 }
 
 
@@ -243,15 +250,15 @@ KILL_POINTS = {
 def test_worker_killed_mid_job_the_job_ends_on_another_host(
         cluster, stack, source, database, demo_glance, phase):
     host_a, host_b = cluster
-    disk_format, make = KILL_POINTS[phase]
+    state, disk_format, make = KILL_POINTS[phase]
     name = 'killed-while-%s' % phase
     make(str(source.root), name)
     host_a.start()
     job_id = submit(host_a, stack, source.url(name), name, disk_format)
 
     def caught(row):
-        return (row['state'] == phase and row['bytes_done'] > 4 * MiB and
-                (phase != 'converting' or qemu_img_processes(
+        return (row['state'] == state and row['bytes_done'] > 4 * MiB and
+                (state != 'converting' or qemu_img_processes(
                     host_a.work_dir)))
 
     before = wait_for(database, job_id, caught, what=phase)
@@ -262,6 +269,9 @@ def test_worker_killed_mid_job_the_job_ends_on_another_host(
     host_b.start()
     try:
         row = wait_for(database, job_id, finished, what='active')
+        # The run removes its folder once the job is active.
+        assert wait_until(lambda: host_b.left_behind() == []), \
+            host_b.left_behind()
     finally:
         host_b.stop()
 
@@ -271,7 +281,6 @@ def test_worker_killed_mid_job_the_job_ends_on_another_host(
     if phase == 'uploading':
         # The image the killed run created took the data: no second one.
         assert image.id == before['image_id']
-    assert host_b.left_behind() == []
     # Host A's worker, started again, removes what the killed run left.
     assert host_a.left_behind() != []
     host_a.start()
@@ -285,12 +294,14 @@ def test_worker_killed_mid_job_the_job_ends_on_another_host(
 
 def test_a_job_restarted_on_the_same_host_continues_its_download(
         cluster, stack, source, database, demo_glance):
+    # Converted, so the download goes to the work file (an image kept as
+    # it is goes to Glance, not to disk, and is downloaded again).
     host_a, _host_b = cluster
     name = 'resumed-download'
     path, _data = images.make_qcow2(str(source.root), name, size=96 * MiB)
     size = os.path.getsize(path)
     host_a.start()
-    job_id = submit(host_a, stack, source.url(name), name)
+    job_id = submit(host_a, stack, source.url(name), name, 'raw')
     wait_for(database, job_id,
              lambda row: row['bytes_done'] > size // 2, what='half')
     host_a.kill()
@@ -308,7 +319,7 @@ def test_a_job_restarted_on_the_same_host_continues_its_download(
     resumed_at = int(again[0][2].split('=')[1].rstrip('-'))
     assert resumed_at > size // 2
     [image] = glance_images(demo_glance, name)
-    assert image.size == size
+    assert image.disk_format == 'raw' and image.size == 96 * MiB
     demo_glance.images.delete(image.id)
 
 
@@ -342,8 +353,9 @@ def test_job_goes_on_through_a_database_outage(
         host = Host('host-c', stack, source, tmp_path, database, vhost,
                     db_port=db_proxy.port, LEASE_SECONDS=15)
         name = 'database-outage'
+        # 16 s at the source's rate: the outage comes mid-download.
         path, _data = images.make_qcow2(str(source.root), name,
-                                        size=128 * MiB)
+                                        size=256 * MiB)
         host.start()
         try:
             job_id = submit(host, stack, source.url(name), name)
