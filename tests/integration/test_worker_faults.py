@@ -106,6 +106,8 @@ class Host:
         self.instance.prepare()
 
     def start(self):
+        # A worker a failed test left running is stopped, not orphaned.
+        self.instance.stop_worker()
         self.instance.start_worker(name=self.name, concurrency=1)
 
     def kill(self):
