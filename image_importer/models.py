@@ -46,8 +46,9 @@ class ImportJob(models.Model):
     TRANSITIONS = {
         QUEUED: {DOWNLOADING, FAILED, CANCELLED},
         DOWNLOADING: {CONVERTING, UPLOADING, FAILED, CANCELLED, QUEUED},
-        CONVERTING: {UPLOADING, FAILED, CANCELLED, QUEUED},
-        # Back to downloading: an upload fed by the download broke.
+        # Back to downloading: an upload fed by the download or the
+        # conversion broke, and the image is fetched again to a file.
+        CONVERTING: {UPLOADING, FAILED, CANCELLED, QUEUED, DOWNLOADING},
         UPLOADING: {ACTIVE, FAILED, CANCELLED, QUEUED, DOWNLOADING},
         ACTIVE: set(),
         FAILED: set(),

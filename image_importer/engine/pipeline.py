@@ -164,8 +164,9 @@ def _write_error(exc):
 def receive(request, workdir, reporter, algorithms, follower=None):
     """Download, hash, unpack and inspect into ``workdir/source``.
 
-    ``follower.written(wrapper, out, size)``, if given, is called after
-    each write with the inspecting stream, the file and its size.
+    ``follower``, if given, is told of each write
+    (``written(wrapper, out, size)``) until it starts an upload; from then
+    on the bytes are fed to that upload instead of the file.
     """
     limit = space_limit(workdir, request.max_bytes, request.reserve)
     if follower is not None and request.max_bytes is not None:

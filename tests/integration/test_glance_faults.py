@@ -43,12 +43,16 @@ def import_through(proxy, demo_session, stack, sample_server, name,
     return job
 
 
+# Kept, the upload is fed the download; made raw, the conversion: either
+# way a broken upload is sent again from a file.
+@pytest.mark.parametrize('disk_format', ['', 'raw'])
 @pytest.mark.parametrize('action', ['503', 'reset'])
 def test_upload_is_tried_again_and_leaves_one_image(
         stack, demo_session, demo_glance, sample_server, quick_retries,
-        glance_proxy, action):
+        glance_proxy, action, disk_format):
     job = import_through(glance_proxy, demo_session, stack, sample_server,
-                         'glance-%s.qcow2' % action)
+                         'glance-%s-%s.qcow2' % (action, disk_format),
+                         disk_format=disk_format)
     glance_proxy.arm(UPLOAD, action, times=2, after=4 * 1024 * 1024)
 
     job = run_to_active(job)
@@ -57,6 +61,7 @@ def test_upload_is_tried_again_and_leaves_one_image(
     [image] = images_named(demo_glance, job.image_name)
     assert image.id == job.image_id and image.status == 'active'
     assert image.size == job.image_size
+    assert image.disk_format == (disk_format or 'qcow2')
     demo_glance.images.delete(image.id)
 
 
