@@ -25,7 +25,6 @@ LOG = logging.getLogger(__name__)
 
 # Bytes held back until the checks pass; more than any chunk in flight.
 HOLD = 4 * 1024 * 1024
-CHUNK_SIZE = 1024 * 1024
 
 
 # Bytes fed and not yet sent, past which the download waits for Glance.
@@ -54,6 +53,7 @@ class StreamReader:
         self._start = start
         self._limit = limit
         self._chunks = collections.deque()
+        self._offset = 0          # bytes of the first chunk already sent
         self._buffered = 0
         self._cond = threading.Condition()
         self._written = start
@@ -101,9 +101,9 @@ class StreamReader:
             return self._written
         return max(self._written - HOLD, 0)
 
-    def read(self, size=CHUNK_SIZE):
-        if size is None or size < 0:
-            size = CHUNK_SIZE
+    def read(self, size=glance.UPLOAD_PIECE):
+        if size is None or size < 0 or size > glance.UPLOAD_PIECE:
+            size = glance.UPLOAD_PIECE
         with self._cond:
             while True:
                 if self._aborted:
@@ -129,12 +129,18 @@ class StreamReader:
 
     def _take(self, size):
         """Up to ``size`` bytes from the front of the buffer."""
-        first = self._chunks.popleft()
-        if len(first) > size:
-            self._chunks.appendleft(first[size:])
-            first = first[:size]
-        self._buffered -= len(first)
-        return first
+        first, start = self._chunks[0], self._offset
+        if start == 0 and len(first) <= size:
+            data = first
+        else:
+            data = first[start:start + size]
+        if start + len(data) < len(first):
+            self._offset = start + len(data)
+        else:
+            self._chunks.popleft()
+            self._offset = 0
+        self._buffered -= len(data)
+        return data
 
     def end(self):
         with self._cond:

@@ -25,6 +25,7 @@ class FakeImages:
         self.data = {}
         self.created = []
         self.deleted = []
+        self.pieces = []
 
     def create(self, **meta):
         image_id = 'img-%d' % (len(self.created) + 1)
@@ -37,7 +38,10 @@ class FakeImages:
         body = reader.read(3)
         if self.failures:
             raise self.failures.pop(0)
-        body += reader.read()
+        # As glanceclient reads a body: 1 MiB asked, each read one chunk.
+        while piece := reader.read(1024 * 1024):
+            self.pieces.append(len(piece))
+            body += piece
         self.data[image_id] = self.corrupt(body)
         self.status[image_id] = 'active'
 
@@ -73,6 +77,21 @@ def data(tmp_path):
     path = tmp_path / 'disk'
     path.write_bytes(b'abcdef')
     return path
+
+
+def test_the_file_is_sent_in_pieces_of_at_most_upload_piece(tmp_path):
+    body = bytes(range(256)) * (3 * glance.UPLOAD_PIECE // 256) + b'end'
+    path = tmp_path / 'disk'
+    path.write_bytes(body)
+    images = FakeImages()
+    client = types.SimpleNamespace(images=images)
+
+    image_id = glance.upload(client, {'name': 'x'}, str(path), len(body),
+                             lambda done, total: None, lambda _id: None)
+
+    assert images.data[image_id] == body
+    # The fake reads 3 bytes first, then asks for 1 MiB at a time.
+    assert images.pieces == [glance.UPLOAD_PIECE] * 3
 
 
 @pytest.mark.parametrize('failure', [

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from image_importer.engine import glance
 from image_importer.engine import overlap
 
 MIB = 1024 * 1024
@@ -58,12 +59,35 @@ def test_feeding_waits_while_the_buffer_is_full(tmp_path):
     last.start()
     last.join(0.5)
     assert last.is_alive()          # the buffer is full: the download waits
-    assert reader.read(MIB) == fed[0]
+    assert read_all(reader, MIB) == fed[0]
     last.join(5)
     assert not last.is_alive()
     reader.release()
     assert read_all(reader, len(fed) * MIB - MIB) == b''.join(fed[1:])
     assert reader.read() == b''
+
+
+def test_the_upload_reads_pieces_of_at_most_upload_piece(tmp_path):
+    # glanceclient asks for 1 MiB and sends each read as one HTTP chunk;
+    # Glance takes small chunks far cheaper (engine.glance.UPLOAD_PIECE).
+    path = tmp_path / 'source'
+    start = b'S' * (glance.UPLOAD_PIECE + 7)
+    path.write_bytes(start)
+    reader = overlap.StreamReader(str(path), len(start))
+    fed = [bytes([n]) * size for n, size in enumerate(
+        (MIB, 3, glance.UPLOAD_PIECE, MIB + 5, overlap.HOLD))]
+    for chunk in fed:
+        reader.feed(chunk)
+    reader.release()
+
+    pieces = []
+    while piece := reader.read(MIB):
+        pieces.append(piece)
+
+    assert b''.join(pieces) == start + b''.join(fed)
+    assert max(map(len, pieces)) == glance.UPLOAD_PIECE
+    assert reader.read(-1) == b''
+    reader.end()
 
 
 def test_the_buffer_holds_more_than_the_held_back_bytes(tmp_path):
