@@ -24,7 +24,8 @@ measuring side by side:
 - Glance's web-download import of the qcow2 URL and of the raw URL (Glance
   neither converts nor decompresses);
 - Glance's own ingestion, the floor: create the image and PUT the final
-  bytes from a local file, chunked.
+  bytes from a local file, chunked in 64 KiB pieces as the importer sends
+  (``--floor-piece``; Glance takes 1 MiB chunks far slower).
 
 With ``--rss-size``, the importer also imports a bigger image once, to
 compare the worker's peak RSS. Every image is checked (active, size, disk
@@ -68,6 +69,10 @@ from tools.fileserver import FileServer  # noqa: E402
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 CHUNK = MIB
+# The floor PUT's HTTP chunk: the importer's own piece (Glance takes 1 MiB
+# chunks far slower, see image_importer.engine.glance.UPLOAD_PIECE), so
+# the floor stays Glance's fastest ingestion; --floor-piece to vary it.
+FLOOR_PIECE = 64 * 1024
 SAMPLE_INTERVAL = 0.05
 NAME_PREFIX = 'hii-bench-'
 
@@ -162,6 +167,21 @@ def parse_size(text):
     if size < 2 * MIB or size % (2 * MIB):
         raise argparse.ArgumentTypeError(
             '%r: the size must be a positive multiple of 2 MiB' % text)
+    return size
+
+
+def parse_piece(text):
+    """'64K', '1M' or bytes -> bytes, for --floor-piece."""
+    units = {'': 1, 'K': 1024, 'M': MIB}
+    value = text.strip().upper().removesuffix('B').removesuffix('I')
+    unit = value[-1:] if value[-1:] in units else ''
+    try:
+        size = int(float(value[:-1] if unit else value) * units[unit])
+    except ValueError:
+        size = 0
+    if size <= 0:
+        raise argparse.ArgumentTypeError(
+            '%r is not a chunk size; write e.g. 64K or 1M' % text)
     return size
 
 
@@ -387,11 +407,12 @@ class Glance:
                                  'in %d s' % (image_id, timeout))
             time.sleep(0.1)
 
-    def put_file(self, image_id, path):
-        """PUT the file's bytes, chunked (a generator body)."""
+    def put_file(self, image_id, path, piece=CHUNK):
+        """PUT the file's bytes, chunked (a generator body, ``piece``
+        bytes a chunk)."""
         def chunks():
             with open(path, 'rb') as data:
-                while block := data.read(CHUNK):
+                while block := data.read(piece):
                     yield block
 
         conn = http.client.HTTPConnection('127.0.0.1', self.port,
@@ -468,12 +489,50 @@ def _is_celery(pid):
 
 def _cpu_seconds(pid):
     """utime + stime + waited-for children's, in seconds."""
+    counters = _counters(pid)
+    return counters['user_s'] + counters['sys_s']
+
+
+COUNTERS = ('user_s', 'sys_s', 'minor_faults', 'switches')
+
+
+def _counters(pid):
+    """A process's CPU (user, system: its own and its waited-for
+    children's, in seconds), minor page faults (the same) and context
+    switches (its own threads', voluntary and not)."""
+    found = dict.fromkeys(COUNTERS, 0)
     try:
         fields = Path('/proc/%d/stat' % pid).read_text().rsplit(
             ')', 1)[1].split()
+        tasks = os.listdir('/proc/%d/task' % pid)
     except OSError:
-        return 0.0
-    return sum(int(v) for v in fields[11:15]) / os.sysconf('SC_CLK_TCK')
+        return found
+    tick = os.sysconf('SC_CLK_TCK')
+    found['user_s'] = (int(fields[11]) + int(fields[13])) / tick
+    found['sys_s'] = (int(fields[12]) + int(fields[14])) / tick
+    found['minor_faults'] = int(fields[7]) + int(fields[8])
+    for task in tasks:
+        try:
+            status = Path('/proc/%d/task/%s/status' % (pid, task)).read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if 'ctxt_switches:' in line:
+                found['switches'] += int(line.split()[1])
+    return found
+
+
+def _group_counters(pids):
+    total = dict.fromkeys(COUNTERS, 0)
+    for pid in pids:
+        for key, value in _counters(pid).items():
+            total[key] += value
+    return total
+
+
+def _counters_since(before, pids):
+    after = _group_counters(pids)
+    return {key: round(after[key] - before[key], 3) for key in COUNTERS}
 
 
 class Sampler:
@@ -536,6 +595,7 @@ class Bench:
         self.rss_size = None        # --rss-size
         self.broker = None          # the worker's BROKER_URL, if not embedded
         self.overlap = True         # OVERLAP_UPLOAD (--no-overlap)
+        self.floor_piece = FLOOR_PIECE  # --floor-piece
         self.cases = list(CASES)    # --cases
         self.sources = {}           # size -> make_sources()
         # measurement key -> list of run records
@@ -668,10 +728,12 @@ class Bench:
                 'SELECT * FROM image_importer_importjob WHERE id = ?',
                 (job_id,)).fetchone()
 
+    def glance_pids(self):
+        return _pgid_members(self.stack.info()['pids']['glance'])
+
     def glance_cpu(self):
         """CPU seconds Glance's processes have used so far."""
-        return sum(_cpu_seconds(pid) for pid in _pgid_members(
-            self.stack.info()['pids']['glance']))
+        return sum(_cpu_seconds(pid) for pid in self.glance_pids())
 
     def importer(self, case, run):
         _label, source, disk_format, final = CASES[case]
@@ -684,6 +746,9 @@ class Bench:
                 pass
         cpu_before = sum(_cpu_seconds(pid) for pid in celery)
         glance_before = self.glance_cpu()
+        glance_pids = self.glance_pids()
+        counters_before = (_group_counters(glance_pids),
+                           _group_counters(celery))
         writes_before = self._job_writes()
         work = Path(self.instance.importer['WORK_DIR'])
         work.mkdir(parents=True, exist_ok=True)
@@ -711,6 +776,9 @@ class Bench:
                   default=0)
         cpu = sum(_cpu_seconds(pid) for pid in celery) - cpu_before
         glance_cpu = self.glance_cpu() - glance_before
+        counters = {
+            'glance': _counters_since(counters_before[0], glance_pids),
+            'worker': _counters_since(counters_before[1], celery)}
         writes_after = self._job_writes()
         if row['state'] != 'active':
             if row['image_id']:
@@ -743,6 +811,7 @@ class Bench:
             'group_rss_peak': sampler.group_rss_peak,
             'disk_peak': sampler.disk_peak,
             'worker_cpu_s': cpu, 'glance_cpu_s': glance_cpu,
+            'counters': counters,
             'job_writes': writes_after['count'] - writes_before['count'],
             'job_writes_s': write_seconds,
         }
@@ -833,18 +902,24 @@ class Bench:
     def floor(self, final, run):
         name = FINAL_FILE[final]
         glance_before = self.glance_cpu()
+        glance_pids = self.glance_pids()
+        counters_before = _group_counters(glance_pids)
         began = time.perf_counter()
         image_id = self.glance.create(self._name('glance-put/' + final, run),
                                       final)
         try:
-            self.glance.put_file(image_id, self.source(name))
+            self.glance.put_file(image_id, self.source(name),
+                                 self.floor_piece)
             image = self.glance.wait_active(image_id, 60)
             seconds = time.perf_counter() - began
             glance_cpu = self.glance_cpu() - glance_before
+            counters = {'glance': _counters_since(counters_before,
+                                                  glance_pids)}
         finally:
             self.glance.delete(image_id)
         return {'seconds': seconds, 'size': self.check_image(image, final),
-                'disk_peak': 0, 'glance_cpu_s': glance_cpu}
+                'disk_peak': 0, 'glance_cpu_s': glance_cpu,
+                'counters': counters}
 
     # -- rounds
 
@@ -922,6 +997,11 @@ def summarize(records):
     if good and 'glance_cpu_s' in good[0]:
         out['glance_cpu_s_median'] = median([r['glance_cpu_s']
                                              for r in good])
+    if good and 'counters' in good[0]:
+        out['counters_median'] = {
+            process: {key: median([r['counters'][process][key]
+                                   for r in good]) for key in COUNTERS}
+            for process in good[0]['counters']}
     if good and 'steps_s' in good[0]:
         out['steps_median_s'] = {
             name: median([r['steps_s'][name] for r in good])
@@ -1059,6 +1139,20 @@ def report(bench, results, cases, targets, command):
                   '%s %s / %s' % (c['label'], fmt_s(c['glance_cpu_s']),
                                   fmt_s(c['floor_glance_cpu_s']))
                   for c in cases.values()) + '.']
+    lines += ['', "Glance's and the worker's processes (medians; user / "
+              'system CPU, minor page faults, context switches):', '']
+    shown = [('importer/' + case, CASES[case][0]) for case in CASES] + [
+        ('glance-put/' + final, 'floor PUT of the ' + final)
+        for final in FINAL_FILE]
+    for key, label in shown:
+        counters = results.get(key, {}).get('counters_median')
+        if not counters:
+            continue
+        lines.append('- %s: %s' % (label, '; '.join(
+            '%s %s / %s, %s faults, %s switches' % (
+                process, fmt_s(c['user_s']), fmt_s(c['sys_s']),
+                int(c['minor_faults']), int(c['switches']))
+            for process, c in counters.items())))
     lines += ['', 'By hand, step medians:', '']
     for case in CASES:
         steps = results.get('by-hand/' + case, {}).get('steps_median_s', {})
@@ -1123,6 +1217,10 @@ def main(argv=None):
     parser.add_argument('--cases', default=','.join(CASES),
                         help='comma-separated cases to measure (default: '
                              '%(default)s)')
+    parser.add_argument('--floor-piece', type=parse_piece,
+                        default=FLOOR_PIECE,
+                        help="the floor PUT's HTTP chunk size (default: "
+                             '64K, the importer\'s own)')
     parser.add_argument('--cache', default=None,
                         help='folder keeping the generated images (default: '
                              'bench-images under the cache dir)')
@@ -1135,6 +1233,7 @@ def main(argv=None):
     bench.rss_size = args.rss_size
     bench.broker = args.broker
     bench.overlap = args.overlap
+    bench.floor_piece = args.floor_piece
     bench.cases = [case for case in args.cases.split(',') if case]
     unknown = set(bench.cases) - set(CASES)
     if unknown:
