@@ -1,4 +1,3 @@
-from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from horizon import tables
@@ -8,13 +7,9 @@ from image_importer.dashboards.project.image_imports import tables as \
 from image_importer import jobs
 
 
-def detail_url(job):
-    return reverse('horizon:admin:image_imports:detail', args=[job.pk])
-
-
 class AdminImportJobsTable(project_tables.ImportJobsTable):
     name = tables.Column('image_name', verbose_name=_('Name'),
-                         link=detail_url)
+                         link='horizon:admin:image_imports:detail')
     project = tables.Column('project_id', verbose_name=_('Project ID'))
     user = tables.Column(lambda job: job.user_name or job.user_id,
                          verbose_name=_('User'))
