@@ -18,7 +18,7 @@ pytestmark = pytest.mark.realstack
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 MEASUREMENTS = ('index', 'row_update', 'submit', 'admin_index',
-                'open_modal')
+                'open_modal', 'horizon_page')
 TARGETS = ('index', 'row_update', 'submit', 'admin_index')
 RUNS = 3
 
