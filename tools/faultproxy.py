@@ -8,7 +8,9 @@ Put it in front of a real service (Glance, PostgreSQL) and:
 - ``arm(pattern, action, times)``: when a client sends a request whose
   request line matches ``pattern`` (e.g. Glance's image upload), answer it
   ``'503'`` without passing it on, or ``'reset'`` the connection after
-  ``after`` bytes of it went through; ``times`` requests in a row.
+  ``after`` bytes of it went through, or ``'record'`` what the client
+  sends from that request on, into ``recorded``, passing it on; ``times``
+  requests in a row.
 
 HTTP requests are found by their request line, which works because HTTP
 clients send the next request on a connection only after the last answer.
@@ -47,6 +49,7 @@ class FaultProxy:
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._down = 0          # outages so far; 0 when restored
+        self.recorded = bytearray()
         self._closed = False
         self._rule = None
         self.faults_done = 0
@@ -154,7 +157,10 @@ class FaultProxy:
                     if failing and failing['action'] == '503':
                         client.sendall(SERVICE_UNAVAILABLE)
                         return
-                if failing:
+                if failing and failing['action'] == 'record':
+                    with self._lock:
+                        self.recorded += data
+                elif failing:
                     passed += len(data)
                     if passed > failing['after']:
                         return
