@@ -2,6 +2,7 @@
 
 import os
 import struct
+import time
 
 import pytest
 
@@ -64,8 +65,18 @@ def test_cancel_kills_qemu_img_and_removes_output(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['disk.qcow2']
 
 
+def helpers_left(timeout=5):
+    """qemu-nbd and nbdcopy processes still alive after ``timeout``
+    seconds: qemu-nbd, nbdcopy's child, ends on its own once nbdcopy is
+    gone, a moment after."""
+    deadline = time.monotonic() + timeout
+    while (found := helpers_running()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 def helpers_running():
-    """qemu-nbd and nbdcopy processes still alive."""
+    """qemu-nbd and nbdcopy processes alive now."""
     found = []
     for pid in filter(str.isdigit, os.listdir('/proc')):
         try:
@@ -86,7 +97,7 @@ def test_raw_chunks_are_the_disk_in_order_with_no_file(tmp_path):
 
     assert out == data
     assert sorted(os.listdir(tmp_path)) == ['disk.qcow2']
-    assert helpers_running() == []
+    assert helpers_left() == []
 
 
 def test_raw_chunks_stopped_early_stop_qemu_nbd_and_nbdcopy(tmp_path):
@@ -98,7 +109,7 @@ def test_raw_chunks_stopped_early_stop_qemu_nbd_and_nbdcopy(tmp_path):
     assert helpers_running()
     chunks.close()      # the job was cancelled
 
-    assert helpers_running() == []
+    assert helpers_left() == []
     assert sorted(os.listdir(tmp_path)) == ['disk.qcow2']
 
 
@@ -114,7 +125,7 @@ def test_raw_chunks_of_a_damaged_image_fail_with_qemus_words(tmp_path):
     assert (exc.value.code, exc.value.params['step']) == ('qemu_failed',
                                                           'convert')
     assert exc.value.params['detail']
-    assert helpers_running() == []
+    assert helpers_left() == []
 
 
 def test_unknown_target_cannot_be_converted(tmp_path):
