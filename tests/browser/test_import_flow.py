@@ -66,3 +66,50 @@ def test_import_reaches_active_without_reloading(horizon, samples, page):
     assert page.evaluate('window.__noReload === true')
     assert row.locator('a', has_text='browser-disk.qcow2').count() == 1
     page.screenshot(path=str(ARTIFACTS / 'import-active.png'), full_page=True)
+
+
+def choose(page, field, label):
+    """Pick ``label`` in a Horizon themable select as a user does; return
+    every label the select offered."""
+    select = page.locator('.themable-select', has=page.locator('#id_' + field))
+    select.locator('button.dropdown-toggle').click()
+    offered = select.locator('ul.dropdown-menu a').all_inner_texts()
+    select.locator('ul.dropdown-menu a', has_text=label).click()
+    return [text.strip() for text in offered]
+
+
+def test_kernel_and_ramdisk_chosen_in_the_form_reach_the_image(
+        horizon, samples, page, demo_glance):
+    kernel = demo_glance.images.create(name='browser-kernel',
+                                       disk_format='aki',
+                                       container_format='aki')
+    ramdisk = demo_glance.images.create(name='browser-ramdisk',
+                                        disk_format='ari',
+                                        container_format='ari')
+    made = [kernel.id, ramdisk.id]
+    try:
+        images.make_qcow2(str(samples.root), 'with-kernel.qcow2')
+        login(page, horizon, 'demo', 'demo')
+        page.click('#image_imports__action_create')
+        page.fill('#id_source_url', samples.url('with-kernel.qcow2'))
+        page.click('.modal .nav-pills a:has-text("Details")')
+        # One Glance list fills both: each offers only its own format.
+        kernels = choose(page, 'kernel', 'browser-kernel')
+        ramdisks = choose(page, 'ramdisk', 'browser-ramdisk')
+        assert 'browser-kernel' in kernels, kernels
+        assert 'browser-ramdisk' not in kernels, kernels
+        assert 'browser-ramdisk' in ramdisks, ramdisks
+        assert 'browser-kernel' not in ramdisks, ramdisks
+        assert page.input_value('#id_kernel') == kernel.id
+        page.click('.modal-footer .btn-primary')
+        row = page.locator('#image_imports tbody tr',
+                           has_text='with-kernel.qcow2').first
+        status_cell(row).filter(has_text='Active').wait_for(timeout=60_000)
+
+        [image] = demo_glance.images.list(
+            filters={'name': 'with-kernel.qcow2'})
+        made.append(image.id)
+        assert (image.kernel_id, image.ramdisk_id) == (kernel.id, ramdisk.id)
+    finally:
+        for image_id in made:
+            demo_glance.images.delete(image_id)

@@ -214,8 +214,8 @@ class ImageImportsViewTests(helpers.TestCase):
     @mock.patch('image_importer.tasks.enqueue')
     def test_every_create_image_field_reaches_the_job(self, enqueue):
         kernel = self.images.first()
-        self.mock_image_list_detailed.side_effect = lambda request, filters: (
-            [kernel] if filters['disk_format'] == 'aki' else [], False, False)
+        kernel.disk_format = 'aki'
+        self.mock_image_list_detailed.return_value = ([kernel], False, False)
         form = {'source_url': 'https://images.example.org/'
                               'noble-server-cloudimg-arm64.img',
                 'name': 'noble', 'description': 'Ubuntu 24.04',
@@ -247,6 +247,21 @@ class ImageImportsViewTests(helpers.TestCase):
                 'visibility': 'private', 'metadata': line})
             self.assertWorkflowErrors(res, 1)
         self.assertFalse(ImportJob.objects.exists())
+
+    def test_kernel_and_ramdisk_choices_come_from_one_glance_list(self):
+        kernel, ramdisk, other = self.images.list()[:3]
+        kernel.disk_format, ramdisk.disk_format = 'aki', 'ari'
+        self.mock_image_list_detailed.return_value = (
+            [kernel, ramdisk, other], False, False)
+
+        res = self.client.get(CREATE_URL)
+
+        self.mock_image_list_detailed.assert_called_once_with(
+            mock.ANY, filters={'disk_format': 'in:aki,ari'})
+        self.assertEqual(['', kernel.id],
+                         [v for v, _ in details_field(res, 'kernel').choices])
+        self.assertEqual(['', ramdisk.id],
+                         [v for v, _ in details_field(res, 'ramdisk').choices])
 
     def test_kernel_and_ramdisk_are_hidden_without_such_images(self):
         res = self.client.get(CREATE_URL)

@@ -173,24 +173,27 @@ class DetailsAction(workflows.Action):
         default = settings.CREATE_IMAGE_DEFAULTS.get('image_visibility')
         self.fields['visibility'].initial = (
             default if default in dict(choices) else 'private')
-        for field, disk_format in (('kernel', 'aki'), ('ramdisk', 'ari')):
-            self._offer_images(field, disk_format)
+        self._offer_images()
 
-    def _offer_images(self, field, disk_format):
+    def _offer_images(self):
         """Kernel and ramdisk choices, shown only where such images exist
-        (as in Create Image)."""
+        (as in Create Image), from one Glance list of both formats."""
         try:
             found = api.glance.image_list_detailed(
-                self.request, filters={'disk_format': disk_format})[0]
+                self.request, filters={'disk_format': 'in:aki,ari'})[0]
         except Exception:
             found = []
             exceptions.handle(self.request,
                               _('Unable to retrieve image list.'))
-        if found:
-            self.fields[field].choices = [('', _('Choose an image'))] + [
-                (image.id, image.name or image.id) for image in found]
-        else:
-            del self.fields[field]
+        for field, disk_format in (('kernel', 'aki'), ('ramdisk', 'ari')):
+            images = [image for image in found
+                      if image.disk_format == disk_format]
+            if images:
+                self.fields[field].choices = [
+                    ('', _('Choose an image'))] + [
+                    (image.id, image.name or image.id) for image in images]
+            else:
+                del self.fields[field]
 
     def clean(self):
         data = super().clean()
