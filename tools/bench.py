@@ -924,6 +924,11 @@ class Bench:
     # -- rounds
 
     def measure(self, key, func, *args):
+        # Each measurement starts with nothing of the one before still to
+        # be written back to disk: the kernel writes dirty pages 30 s
+        # after they were written, in the middle of whatever runs then
+        # (the Glance store and the work files take 1-2 GiB a run).
+        os.sync()
         try:
             record = func(*args)
         except Exception as exc:  # report it, go on with the others
