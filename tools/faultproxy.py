@@ -9,7 +9,9 @@ Put it in front of a real service (Glance, PostgreSQL) and:
   request line matches ``pattern`` (e.g. Glance's image upload), answer it
   ``'503'`` without passing it on, or ``'reset'`` the connection after
   ``after`` bytes of it went through, or ``'record'`` what the client
-  sends from that request on, into ``recorded``, passing it on; ``times``
+  sends from that request on, into ``recorded``, passing it on, or
+  ``'flip'`` one bit of a body byte past ``after`` bytes (as a faulty
+  disk or network would), passing the rest on unchanged; ``times``
   requests in a row.
 
 HTTP requests are found by their request line, which works because HTTP
@@ -37,6 +39,23 @@ def _reset(sock):
         sock.close()
     except OSError:
         pass
+
+
+# What HTTP/1.1 chunk framing is made of (sizes in hex, CRLF): a byte
+# outside these is body data, whatever the chunk sizes are.
+_FRAMING = frozenset(b'0123456789abcdefABCDEF\r\n')
+
+
+def _flip(data, rule, passed):
+    """``data`` with one bit flipped in its first body byte at or past
+    the rule's ``after``, and the rule left to apply (None once done)."""
+    start = max(rule['after'] - passed, 0)
+    for at in range(start, len(data)):
+        if data[at] not in _FRAMING:
+            changed = bytearray(data)
+            changed[at] ^= 0x01
+            return bytes(changed), None
+    return data, rule
 
 
 class FaultProxy:
@@ -160,6 +179,9 @@ class FaultProxy:
                 if failing and failing['action'] == 'record':
                     with self._lock:
                         self.recorded += data
+                elif failing and failing['action'] == 'flip':
+                    data, failing = _flip(data, failing, passed)
+                    passed += len(data)
                 elif failing:
                     passed += len(data)
                     if passed > failing['after']:

@@ -1,9 +1,10 @@
 """Glance failing under a running job, on the real Glance 33.
 
 The worker code runs in-process (``runner.run_job``) and reaches Glance
-through ``tools.faultproxy``, which answers 503 or cuts the connection in
-the middle of the image upload; the size limit is the real Glance's own
-``image_size_cap`` (tests/conftest.py sets it for the test stack).
+through ``tools.faultproxy``, which answers 503, cuts the connection or
+changes a bit in the middle of the image upload; the size limit is the
+real Glance's own ``image_size_cap`` (tests/conftest.py sets it for the
+test stack).
 """
 
 import pytest
@@ -101,6 +102,32 @@ def test_glance_receives_the_image_in_small_chunks(
     # 64-256 KiB cost Glance almost no page faults, 1 MiB millions.
     assert max(sizes) == UPLOAD_PIECE <= 256 * 1024
     demo_glance.images.delete(job.image_id)
+
+
+# The end-to-end check: Glance's os_hash_value against the hash of what
+# the worker sent; one bit changed on the way fails the job, whichever
+# way the upload was fed, and its image is deleted.
+@pytest.mark.parametrize('disk_format,overlap', [
+    ('', True), ('raw', True), ('', False)])
+def test_a_bit_changed_on_the_way_to_glance_fails_the_job_and_no_image(
+        stack, demo_session, demo_glance, sample_server, glance_proxy,
+        importer_settings, disk_format, overlap):
+    importer_settings.update(OVERLAP_UPLOAD=overlap)
+    job = import_through(glance_proxy, demo_session, stack, sample_server,
+                         'flip-%s-%s.qcow2' % (disk_format, overlap),
+                         disk_format=disk_format)
+    glance_proxy.arm(UPLOAD, 'flip', after=4 * 1024 * 1024)
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    message = failures.describe(job.error_code, job.error_params)
+    assert glance_proxy.faults_done == 1
+    assert job.state == ImportJob.FAILED, message
+    assert job.error_code == 'glance_hash_mismatch', message
+    assert job.error_params['stored'] != job.error_params['sent']
+    assert 'the image was deleted' in message
+    assert images_named(demo_glance, job.image_name) == []
 
 
 def test_glance_down_for_longer_fails_with_a_message_and_no_image(
