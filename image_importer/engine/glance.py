@@ -61,6 +61,18 @@ class ProgressReader:
         return data
 
 
+class Digest:
+    """A hash computed elsewhere, read as a hashlib object is (``name``,
+    ``hexdigest()``)."""
+
+    def __init__(self, name, hexdigest):
+        self.name = name
+        self._hexdigest = hexdigest
+
+    def hexdigest(self):
+        return self._hexdigest
+
+
 def _verify_stored(image, sent):
     """Glance's hash of what it stored must be the hash of what was sent."""
     algorithm = getattr(image, 'os_hash_algo', None)

@@ -43,9 +43,11 @@ class StreamReader:
     """``read(n)`` for the upload: the first ``start`` bytes of the file
     at ``path`` (what the download wrote before the upload began), then
     what ``feed`` is given. At most ``limit`` fed bytes wait in memory:
-    past that, ``feed`` waits for the upload."""
+    past that, ``feed`` waits for the upload. ``hash`` is Glance's hash of
+    what was sent, unless ``hashing`` is off (the caller has that hash
+    already: the download's own, when it is sent unchanged)."""
 
-    def __init__(self, path, start, limit=BUFFER):
+    def __init__(self, path, start, limit=BUFFER, hashing=True):
         if limit <= HOLD:
             raise ValueError('the buffer must hold more than HOLD bytes')
         self._path = path
@@ -61,7 +63,7 @@ class StreamReader:
         self._aborted = False
         self._ended = False       # the upload takes no more
         self.sent = 0
-        self.hash = hashlib.new(glance.HASH_ALGORITHM)
+        self.hash = hashlib.new(glance.HASH_ALGORITHM) if hashing else None
 
     # -- the download's side ------------------------------------------
 
@@ -124,7 +126,8 @@ class StreamReader:
             self._file.seek(self.sent)
             data = self._file.read(min(size, self._start - self.sent))
         self.sent += len(data)
-        self.hash.update(data)
+        if self.hash is not None:
+            self.hash.update(data)
         return data
 
     def _take(self, size):

@@ -298,6 +298,9 @@ def _receive(request, workdir, reporter, algorithms, limit, follower,
         stream = unpack.open_stream(_Tap(source, hasher, reporter.progress),
                                     unpack.Limits(max_output=limit))
         _remember(workdir, request.url, download, stream)
+        if follower is not None:
+            follower.unchanged = (stream.compression is None and
+                                  stream.archive is None)
         wrapper = format_inspector.InspectWrapper(stream)
         size = 0
         try:
@@ -348,10 +351,14 @@ class _Follower:
     # Past this many bytes without a known format, the upload waits.
     DECIDE_WITHIN = 64 * 1024 * 1024
 
-    def __init__(self, request, path, reporter):
+    def __init__(self, request, path, reporter, algorithms=()):
         self.request = request
         self.path = path
         self.reporter = reporter
+        # The download is hashed as Glance hashes (the user's checksum
+        # was a sha512): a download sent unchanged needs no second hash.
+        self.download_hashed = glance.HASH_ALGORITHM in algorithms
+        self.unchanged = False    # the bytes written are the download's
         self.decided = False
         self.format = None
         self.upload = None
@@ -372,18 +379,20 @@ class _Follower:
         if found is None or (self.request.disk_format or found) != found:
             return
         out.flush()
-        self.start(found, size)
+        self.start(found, size,
+                   hashing=not (self.unchanged and self.download_hashed))
 
-    def start(self, disk_format, size):
+    def start(self, disk_format, size, hashing=True):
         """Create the image and start its upload: the work file's first
-        ``size`` bytes, then what is fed to ``self.upload.reader``."""
+        ``size`` bytes, then what is fed to ``self.upload.reader``
+        (``hashing`` off: ``finish`` is given the download's hash)."""
         self.format = disk_format
         image_id = glance.create_image(
             self.request.glance_client, self.request.image_meta(disk_format),
             self.reporter.image_created, self.request.image_id)
         self.upload = overlap.EarlyUpload(
             self.request.glance_client, image_id,
-            overlap.StreamReader(self.path, size))
+            overlap.StreamReader(self.path, size, hashing=hashing))
 
     @contextlib.contextmanager
     def feeding(self):
@@ -418,10 +427,14 @@ class _Follower:
             return _SendAgain(self.upload.image_id, error)
         return glance.failure(error) or error
 
-    def finish(self, size):
-        """Send the held-back bytes; returns the image id."""
+    def finish(self, size, checksums=None):
+        """Send the held-back bytes; returns the image id. ``checksums``
+        are the download's, for an upload that did not hash what it
+        sent (the same bytes)."""
         request = self.request
         upload = self.upload
+        sent = upload.reader.hash or glance.Digest(
+            glance.HASH_ALGORITHM, checksums[glance.HASH_ALGORITHM])
         self.reporter.phase('uploading')
         try:
             upload.finish(self.reporter.progress, size)
@@ -435,7 +448,7 @@ class _Follower:
             raise
         try:
             glance.check_stored(request.glance_client, upload.image_id,
-                                upload.reader.hash)
+                                sent)
         except BaseException:
             glance.delete_image(request.glance_client, upload.image_id)
             raise
@@ -471,7 +484,7 @@ def _run(request, workdir, reporter, expected):
     follower = None
     if request.overlap and request.glance_client is not None:
         follower = _Follower(request, os.path.join(workdir, 'source'),
-                             reporter)
+                             reporter, algorithms)
     with follower.feeding() if follower else contextlib.nullcontext():
         received = receive(request, workdir, reporter, algorithms, follower)
         if expected:
@@ -488,7 +501,7 @@ def _run(request, workdir, reporter, expected):
     data = received.path
     if received.streamed:
         size = received.size
-        image_id = follower.finish(size)
+        image_id = follower.finish(size, received.checksums)
     elif (follower is not None and target == 'raw' and
           info.format not in ('raw', 'iso') and disk.can_stream_raw()):
         with follower.feeding():

@@ -7,6 +7,8 @@ real Glance's own ``image_size_cap`` (tests/conftest.py sets it for the
 test stack).
 """
 
+import hashlib
+
 import pytest
 
 from image_importer import failures
@@ -107,15 +109,21 @@ def test_glance_receives_the_image_in_small_chunks(
 # The end-to-end check: Glance's os_hash_value against the hash of what
 # the worker sent; one bit changed on the way fails the job, whichever
 # way the upload was fed, and its image is deleted.
-@pytest.mark.parametrize('disk_format,overlap', [
-    ('', True), ('raw', True), ('', False)])
+# With the user's sha512, a kept image is compared by the download's own
+# hash (the same bytes, hashed once).
+@pytest.mark.parametrize('disk_format,overlap,checked', [
+    ('', True, False), ('', True, True), ('raw', True, False),
+    ('', False, False)])
 def test_a_bit_changed_on_the_way_to_glance_fails_the_job_and_no_image(
         stack, demo_session, demo_glance, sample_server, glance_proxy,
-        importer_settings, disk_format, overlap):
+        importer_settings, disk_format, overlap, checked):
     importer_settings.update(OVERLAP_UPLOAD=overlap)
+    name = 'flip-%s-%s-%s.qcow2' % (disk_format, overlap, checked)
     job = import_through(glance_proxy, demo_session, stack, sample_server,
-                         'flip-%s-%s.qcow2' % (disk_format, overlap),
-                         disk_format=disk_format)
+                         name, disk_format=disk_format)
+    if checked:
+        job.expected_checksum = 'sha512:' + sha512_of(sample_server, name)
+        job.save()
     glance_proxy.arm(UPLOAD, 'flip', after=4 * 1024 * 1024)
 
     runner.run_job(job.pk)
@@ -128,6 +136,11 @@ def test_a_bit_changed_on_the_way_to_glance_fails_the_job_and_no_image(
     assert job.error_params['stored'] != job.error_params['sent']
     assert 'the image was deleted' in message
     assert images_named(demo_glance, job.image_name) == []
+
+
+def sha512_of(sample_server, name):
+    with open(sample_server.root / name, 'rb') as served:
+        return hashlib.sha512(served.read()).hexdigest()
 
 
 def test_glance_down_for_longer_fails_with_a_message_and_no_image(

@@ -247,6 +247,54 @@ def test_upload_runs_while_the_download_goes_on(
             served.read()).hexdigest()
 
 
+class CountingSha512:
+    """Counts the bytes every SHA-512 made meanwhile is given."""
+
+    def __init__(self, monkeypatch):
+        self.hashed = 0
+        real = hashlib.new
+
+        def new(name, *args, **kwargs):
+            made = real(name, *args, **kwargs)
+            return self.Counted(made, self) if name == 'sha512' else made
+        monkeypatch.setattr(hashlib, 'new', new)
+
+    class Counted:
+        def __init__(self, made, counter):
+            self._made, self._counter = made, counter
+            self.name = made.name
+
+        def update(self, data):
+            self._counter.hashed += len(data)
+            self._made.update(data)
+
+        def hexdigest(self):
+            return self._made.hexdigest()
+
+
+def test_a_kept_image_checked_by_sha512_is_hashed_once(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        tmp_path, monkeypatch):
+    """The user's sha512 of the download is the hash Glance must hold of
+    an image sent unchanged: it is compared end to end, not computed
+    again."""
+    path, original = images.make_qcow2(str(sample_server.root),
+                                       'sha512-once.qcow2',
+                                       size=16 * 1024 * 1024)
+    with open(path, 'rb') as served:
+        served_sha512 = hashlib.sha512(served.read()).hexdigest()
+    job = submit(demo_session, stack, sample_server.url('sha512-once.qcow2'),
+                 expected_checksum='sha512:' + served_sha512)
+    counter = CountingSha512(monkeypatch)
+
+    run_to_active(job)
+
+    assert counter.hashed == os.path.getsize(path)
+    assert job.checksum_verified == 'sha512'
+    image = assert_image_holds(demo_glance, job, original, tmp_path)
+    assert image.os_hash_value == served_sha512
+
+
 @pytest.fixture
 def tiny_work_dir(small_tmpfs, importer_settings):
     """WORK_DIR on a 4 MiB file system."""

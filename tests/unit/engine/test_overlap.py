@@ -129,3 +129,17 @@ def test_an_aborted_upload_gets_no_more_bytes(tmp_path):
         reader.read()
     with pytest.raises(overlap.Aborted):
         reader.feed(b'more')
+
+
+def test_a_reader_told_not_to_hash_sends_the_same_bytes(tmp_path):
+    # The caller has the hash already (the download's, same bytes).
+    path = tmp_path / 'source'
+    path.write_bytes(b'S' * 100)
+    reader = overlap.StreamReader(str(path), 100, hashing=False)
+    reader.feed(b'F' * (overlap.HOLD + 10))
+    reader.release()
+
+    assert read_all(reader, 100 + overlap.HOLD + 10) == (
+        b'S' * 100 + b'F' * (overlap.HOLD + 10))
+    assert reader.read() == b'' and reader.hash is None
+    reader.end()
