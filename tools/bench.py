@@ -1230,6 +1230,8 @@ def main(argv=None):
                         help='folder keeping the generated images (default: '
                              'bench-images under the cache dir)')
     args = parser.parse_args(argv)
+    # Stopped early (kill, a CI timeout), it still stops its stack.
+    stack_tool.interrupt_on_signals()
     argv = sys.argv[1:] if argv is None else argv
     command = ' '.join(['tools/bench.py', *argv])
     state = Path(tempfile.mkdtemp(prefix='hii-bench-'))

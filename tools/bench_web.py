@@ -907,6 +907,8 @@ def main(argv=None):
                              'stack.json (tools/stack.py up writes it) '
                              'instead of starting them')
     args = parser.parse_args(argv)
+    # Stopped early (kill, a CI timeout), it still stops its stack.
+    stack_tool.interrupt_on_signals()
     if args.jobs < 5 or args.runs < 1 or args.warmup < 0:
         parser.error('--jobs must be at least 5 and --runs at least 1')
     argv = sys.argv[1:] if argv is None else argv

@@ -569,12 +569,18 @@ class Stack:
 
 # ---------------------------------------------------------------- CLI
 
+def interrupt_on_signals():
+    """Ctrl-C, ``kill -INT`` and ``kill -TERM`` all raise
+    KeyboardInterrupt, so the ``finally`` blocks stop what was started
+    (SIGINT too: shells start background jobs with it ignored)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
+
+
 def _cmd_up(args):
     state = Path(args.state)
     info_file = state / 'stack.json'
-    # SIGINT too: shells start background jobs with SIGINT ignored.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.default_int_handler)
+    interrupt_on_signals()
     stack = Stack(state, args.keystone_port, args.glance_port)
     try:
         began = time.monotonic()
