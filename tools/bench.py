@@ -102,6 +102,7 @@ for line in sys.stdin:
         project_id=args['project'], user_id=args['user'], user_name='demo',
         image_name=args['name'], source_url=args['url'],
         disk_format=args['disk_format'], glance_endpoint=args['glance'],
+        expected_checksum=args['expected_checksum'],
         auth_token=crypto.encrypt(args['token']))
     tasks.enqueue(job.pk)
     print(job.pk.hex, flush=True)
@@ -596,6 +597,7 @@ class Bench:
         self.broker = None          # the worker's BROKER_URL, if not embedded
         self.overlap = True         # OVERLAP_UPLOAD (--no-overlap)
         self.floor_piece = FLOOR_PIECE  # --floor-piece
+        self.checksum = None        # --checksum: the user's, for each job
         self.cases = list(CASES)    # --cases
         self.sources = {}           # size -> make_sources()
         # measurement key -> list of run records
@@ -735,6 +737,13 @@ class Bench:
         """CPU seconds Glance's processes have used so far."""
         return sum(_cpu_seconds(pid) for pid in self.glance_pids())
 
+    def expected_checksum(self, source):
+        """What the user enters as the source's checksum (--checksum)."""
+        if not self.checksum:
+            return ''
+        digest = self.sources[self.size][source][self.checksum]
+        return '%s:%s' % (self.checksum, digest)
+
     def importer(self, case, run):
         _label, source, disk_format, final = CASES[case]
         celery = [pid for pid in _pgid_members(self.worker_pgid)
@@ -756,6 +765,7 @@ class Bench:
                 'user': self.stack.user_ids['demo'],
                 'token': self.glance.token, 'glance': self.stack.glance_url,
                 'url': self.url(source), 'disk_format': disk_format,
+                'expected_checksum': self.expected_checksum(source),
                 'name': self._name('importer/' + case, run)}
         with Sampler(self.worker_pgid, work) as sampler:
             self.submitter.stdin.write(json.dumps(args) + '\n')
@@ -789,6 +799,9 @@ class Bench:
         image = self.glance.get(row['image_id'])
         self.glance.delete(row['image_id'])
         size = self.check_image(image, final)
+        if row['checksum_verified'] != (self.checksum or ''):
+            raise BenchError('job %s verified %r, not the given %s' % (
+                job_id, row['checksum_verified'], self.checksum))
         created = parse_time(row['created_at'])
         finished = parse_time(row['finished_at'])
         seconds = (finished - created).total_seconds()
@@ -1121,7 +1134,10 @@ def report(bench, results, cases, targets, command):
                  bench.runs, '' if bench.runs == 1 else 's',
                  'is fed the download, or the conversion to raw, as it '
                  'goes (OVERLAP_UPLOAD)' if bench.overlap else
-                 'starts after the download (--no-overlap)'),
+                 'starts after the download (--no-overlap)')
+             + (" Each import is given the source's %s as the user's "
+                'checksum (--checksum).' % bench.checksum
+                if bench.checksum else ''),
              '',
              '| outcome | this importer (queued) | by hand '
              '| Glance web-download | Glance PUT (floor) '
@@ -1168,7 +1184,7 @@ def report(bench, results, cases, targets, command):
               '| worker peak RSS | qemu-img/xz peak RSS | peak temp disk '
               '| job-row writes |' % size_label(bench.size),
               '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |']
-    keys = ['importer/' + case for case in CASES]
+    keys = ['importer/' + case for case in bench.cases]
     keys += [key for key in results if key.startswith('rss-check/')]
     for key in keys:
         r = results.get(key)
@@ -1226,6 +1242,9 @@ def main(argv=None):
                         default=FLOOR_PIECE,
                         help="the floor PUT's HTTP chunk size (default: "
                              '64K, the importer\'s own)')
+    parser.add_argument('--checksum', choices=['sha512'], default=None,
+                        help="give each import the source's checksum, as "
+                             "a user copies it from a SHA512SUMS file")
     parser.add_argument('--cache', default=None,
                         help='folder keeping the generated images (default: '
                              'bench-images under the cache dir)')
@@ -1241,6 +1260,7 @@ def main(argv=None):
     bench.broker = args.broker
     bench.overlap = args.overlap
     bench.floor_piece = args.floor_piece
+    bench.checksum = args.checksum
     bench.cases = [case for case in args.cases.split(',') if case]
     unknown = set(bench.cases) - set(CASES)
     if unknown:
@@ -1270,7 +1290,7 @@ def main(argv=None):
     print(json.dumps({
         'bench': 'import', 'command': command, 'size': args.size,
         'rss_size': args.rss_size, 'runs': args.runs,
-        'overlap': args.overlap,
+        'overlap': args.overlap, 'checksum': args.checksum,
         'sources': {size: {name: found['size']
                            for name, found in files.items()}
                     for size, files in bench.sources.items()},

@@ -75,3 +75,25 @@ def test_small_bench_imports_every_way_and_reports_it_all(tmp_path):
         assert '- %s %s: %.2f' % (verdict, target['target'],
                                   target['value']) in lines
     assert any(line.startswith('| qcow2 kept | ') for line in lines)
+
+
+def test_small_bench_with_the_users_sha512_verifies_it(tmp_path):
+    # Each job is given the source's sha512 (as from a SHA512SUMS file);
+    # the bench fails a job that did not verify it.
+    result = subprocess.run(
+        [sys.executable, 'tools/bench.py', '--size', '32M', '--runs', '1',
+         '--cases', 'qcow2,xz-raw', '--checksum', 'sha512',
+         '--cache', str(tmp_path / 'images')],
+        cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    summary = json.loads(lines[-1])
+    assert summary['ok'] and summary['failures'] == []
+    assert summary['checksum'] == 'sha512'
+    assert sorted(k for k in summary['results']
+                  if k.startswith('importer/')) == [
+        'importer/qcow2', 'importer/xz-raw']
+    assert "given the source's sha512" in lines[0]
+    # Only the measured cases have rows in the importer's table.
+    assert not any(line.startswith('| qcow2 -> raw | failed')
+                   for line in lines)
