@@ -154,15 +154,22 @@ def log(message):
     print('bench: ' + message, file=sys.stderr, flush=True)
 
 
-def parse_size(text):
-    """'2G', '64M', '512MiB' or bytes -> bytes (a whole number of MiB)."""
+def _bytes(text):
+    """'2G', '64K', '512MiB' or a number of bytes -> bytes; None if it is
+    none of these."""
     units = {'': 1, 'K': 1024, 'M': MIB, 'G': GIB, 'T': 1024 * GIB}
     value = text.strip().upper().removesuffix('B').removesuffix('I')
     unit = value[-1:] if value[-1:] in units else ''
-    number = value[:-1] if unit else value
     try:
-        size = int(float(number) * units[unit])
+        return int(float(value[:-1] if unit else value) * units[unit])
     except ValueError:
+        return None
+
+
+def parse_size(text):
+    """An image size for --size: a positive whole number of 2 MiB."""
+    size = _bytes(text)
+    if size is None:
         raise argparse.ArgumentTypeError(
             '%r is not a size; write e.g. 2G or 64M' % text)
     if size < 2 * MIB or size % (2 * MIB):
@@ -172,15 +179,9 @@ def parse_size(text):
 
 
 def parse_piece(text):
-    """'64K', '1M' or bytes -> bytes, for --floor-piece."""
-    units = {'': 1, 'K': 1024, 'M': MIB}
-    value = text.strip().upper().removesuffix('B').removesuffix('I')
-    unit = value[-1:] if value[-1:] in units else ''
-    try:
-        size = int(float(value[:-1] if unit else value) * units[unit])
-    except ValueError:
-        size = 0
-    if size <= 0:
+    """A chunk size for --floor-piece: '64K', '1M' or bytes."""
+    size = _bytes(text)
+    if not size or size <= 0:
         raise argparse.ArgumentTypeError(
             '%r is not a chunk size; write e.g. 64K or 1M' % text)
     return size

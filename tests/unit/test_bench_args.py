@@ -1,0 +1,35 @@
+"""The benchmark's size arguments (tools/bench.py)."""
+
+import argparse
+
+import pytest
+
+from tools import bench
+
+
+@pytest.mark.parametrize('text, size', [
+    ('2G', 2 * 1024 ** 3), ('64M', 64 * 1024 ** 2),
+    ('512MiB', 512 * 1024 ** 2), ('4194304', 4 * 1024 ** 2)])
+def test_sizes_take_units(text, size):
+    assert bench.parse_size(text) == size
+
+
+@pytest.mark.parametrize('text, message', [
+    ('lots', 'is not a size'), ('3M', 'multiple of 2 MiB'),
+    ('0', 'multiple of 2 MiB')])
+def test_a_wrong_size_says_what_to_write(text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        bench.parse_size(text)
+
+
+@pytest.mark.parametrize('text, piece', [
+    ('64K', 64 * 1024), ('1M', 1024 ** 2), ('256KiB', 256 * 1024),
+    ('4096', 4096)])
+def test_pieces_take_units(text, piece):
+    assert bench.parse_piece(text) == piece
+
+
+@pytest.mark.parametrize('text', ['big', '0', '-1K'])
+def test_a_wrong_piece_says_what_to_write(text):
+    with pytest.raises(argparse.ArgumentTypeError, match='64K or 1M'):
+        bench.parse_piece(text)
