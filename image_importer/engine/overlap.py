@@ -133,10 +133,8 @@ class StreamReader:
     def _take(self, size):
         """Up to ``size`` bytes from the front of the buffer."""
         first, start = self._chunks[0], self._offset
-        if start == 0 and len(first) <= size:
-            data = first
-        else:
-            data = first[start:start + size]
+        # A slice of a whole bytes object is that object: no copy.
+        data = first[start:start + size]
         if start + len(data) < len(first):
             self._offset = start + len(data)
         else:
