@@ -352,7 +352,9 @@ class Glance:
 
     @property
     def token(self):
-        if time.monotonic() - self._token_at > 600:
+        # A token is kept 10 minutes (monotonic time starts near zero at
+        # boot: a machine up for less than that still needs its first).
+        if self._token is None or time.monotonic() - self._token_at > 600:
             self._token = self.stack.token('demo')
             self._token_at = time.monotonic()
         return self._token

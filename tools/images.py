@@ -27,15 +27,22 @@ def make_qcow2(directory, name='disk.qcow2', size=4 * 1024 * 1024):
     return path, data
 
 
-def make_sparse_qcow2(directory, name, virtual_size, data=1024 * 1024):
+def make_sparse_qcow2(directory, name, virtual_size, data=1024 * 1024,
+                      compressed=False):
     """A qcow2 of ``virtual_size`` bytes that holds only ``data`` random
-    bytes: small to serve, large once converted to raw."""
+    bytes: small to serve, large once converted to raw. ``compressed``:
+    the bytes repeat a random 4 KiB block, in compressed clusters (which
+    only QEMU can read)."""
     raw = os.path.join(directory, name + '.raw')
     with open(raw, 'wb') as f:
-        f.write(os.urandom(data))
+        if compressed:
+            f.write(os.urandom(4096) * (data // 4096))
+        else:
+            f.write(os.urandom(data))
         f.truncate(virtual_size)
     path = os.path.join(directory, name)
-    qemu_img('convert', '-f', 'raw', '-O', 'qcow2', raw, path)
+    qemu_img('convert', '-f', 'raw', '-O', 'qcow2',
+             *(['-c'] if compressed else []), raw, path)
     os.unlink(raw)
     return path
 

@@ -191,13 +191,85 @@ def can_stream_raw():
     return bool(shutil.which(NBDCOPY) and shutil.which(QEMU_NBD))
 
 
+# Past this many extents in its map, an image is read through QEMU.
+MAX_EXTENTS = 65536
+_ZEROS = bytes(STREAM_CHUNK)
+
+
 def raw_chunks(src, src_info, errors_path):
     """The disk of the inspected image ``src`` as raw bytes, in order, in
-    chunks: QEMU's own block layer reads it (``qemu-nbd``, read-only, with
-    its explicit format) and ``nbdcopy`` writes it to a pipe, so no
-    converted file is written. The processes run with the conversion's
-    limits and die with the worker; stopping early kills them. Raises
-    ``qemu_failed`` if they fail. ``errors_path`` takes their stderr."""
+    chunks, with no converted file written. Where ``qemu-img map`` says
+    every byte of the disk is either zeros or stored as it is at a known
+    place in the file (an uncompressed, unencrypted image: ``extents``),
+    the worker reads those places itself and makes the zeros, so no copy
+    of them goes through another process. Otherwise QEMU's own block
+    layer reads the disk (``qemu-nbd``, read-only, with its explicit
+    format) and ``nbdcopy`` writes it to a pipe; those processes run with
+    the conversion's limits and die with the worker, and stopping early
+    kills them. Raises ``qemu_failed`` if either way fails.
+    ``errors_path`` takes the processes' stderr."""
+    found = extents(src, src_info)
+    if found is not None:
+        return _read_extents(src, found)
+    return _nbdcopy_chunks(src, src_info, errors_path)
+
+
+def extents(src, src_info):
+    """The disk as ``[(length, offset), ...]`` in order, from ``qemu-img
+    map``: ``length`` bytes lie unchanged at ``offset`` in the file, or
+    are zeros where ``offset`` is None. None where some bytes can only be
+    read through QEMU (compressed or encrypted clusters), or the map is
+    longer than ``MAX_EXTENTS`` or does not add up to the disk."""
+    cmd = [QEMU_IMG, 'map', '-f', src_info.qemu_format, '--output=json',
+           '--force-share', src]
+    try:
+        out, _err = processutils.execute(
+            *_limited(INFO_LIMITS, cmd), env_variables=_env(),
+            timeout=INFO_TIMEOUT, preexec_fn=_die_with_parent)
+    except processutils.ProcessExecutionError as exc:
+        raise ImportFailure('qemu_failed', step='map',
+                            detail=(exc.stderr or '').strip()[-500:])
+    entries = json.loads(out)
+    if len(entries) > MAX_EXTENTS:
+        return None
+    file_size = os.path.getsize(src)
+    found, start = [], 0
+    for entry in entries:
+        length = entry['length']
+        if entry['start'] != start or entry['depth'] != 0 or length <= 0:
+            return None
+        if entry['zero']:
+            found.append((length, None))
+        elif (entry['data'] and 'offset' in entry and
+              0 <= entry['offset'] <= file_size - length):
+            found.append((length, entry['offset']))
+        else:
+            return None
+        start += length
+    if start != src_info.virtual_size:
+        return None
+    return found
+
+
+def _read_extents(src, found):
+    with open(src, 'rb', buffering=0) as f:
+        for length, offset in found:
+            done = 0
+            while done < length:
+                size = min(STREAM_CHUNK, length - done)
+                if offset is None:
+                    yield _ZEROS if size == STREAM_CHUNK else bytes(size)
+                else:
+                    data = os.pread(f.fileno(), size, offset + done)
+                    if len(data) != size:
+                        raise ImportFailure(
+                            'qemu_failed', step='convert',
+                            detail='the image file ended inside its data')
+                    yield data
+                done += size
+
+
+def _nbdcopy_chunks(src, src_info, errors_path):
     cmd = [NBDCOPY, '--', '[', QEMU_NBD, '--read-only', '--format',
            src_info.qemu_format, src, ']', '-']
     try:

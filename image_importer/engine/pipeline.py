@@ -562,7 +562,7 @@ def _convert_streamed(request, workdir, reporter, received, info,
             done += len(data)
             reporter.progress(done, total)
     finally:
-        wrapper.close()     # stops qemu-nbd and nbdcopy if not done
+        wrapper.close()     # closes the file, or stops qemu-nbd and nbdcopy
     if done != total:
         raise ImportFailure('qemu_failed', step='convert',
                             detail='%d of %d bytes' % (done, total))

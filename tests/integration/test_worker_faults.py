@@ -233,18 +233,23 @@ def wait_until(test, timeout=15):
     return True
 
 
-# Where to kill: the job's state, the disk format it converts to, and the
-# image: a download long enough to catch, with the upload it feeds; a slow
-# conversion to a file (stream-optimized VMDK compresses); a conversion to
-# raw of a large disk, which feeds the upload.
+# Where to kill: the job's state, the disk format it converts to, the
+# image, and whether converting processes run then: a download long enough
+# to catch, with the upload it feeds; a slow conversion to a file
+# (stream-optimized VMDK compresses); a conversion to raw of a large disk,
+# which feeds the upload, read from the file by the worker itself, and one
+# with compressed clusters, read through qemu-nbd and nbdcopy.
 KILL_POINTS = {
     'downloading': ('downloading', '', lambda root, name: images.make_qcow2(
-        root, name, size=96 * MiB)),
+        root, name, size=96 * MiB), False),
     'converting': ('converting', 'vmdk', lambda root, name: images.make_qcow2(
-        root, name, size=256 * MiB)),
+        root, name, size=256 * MiB), True),
     'uploading': ('converting', 'raw', lambda root, name:
                   images.make_sparse_qcow2(root, name, 384 * MiB,
-                                           data=8 * MiB)),
+                                           data=8 * MiB), False),
+    'uploading-through-qemu': (
+        'converting', 'raw', lambda root, name: images.make_sparse_qcow2(
+            root, name, 384 * MiB, data=8 * MiB, compressed=True), True),
 }
 
 
@@ -252,7 +257,7 @@ KILL_POINTS = {
 def test_worker_killed_mid_job_the_job_ends_on_another_host(
         cluster, stack, source, database, demo_glance, phase):
     host_a, host_b = cluster
-    state, disk_format, make = KILL_POINTS[phase]
+    state, disk_format, make, processes = KILL_POINTS[phase]
     name = 'killed-while-%s' % phase
     make(str(source.root), name)
     host_a.start()
@@ -260,8 +265,7 @@ def test_worker_killed_mid_job_the_job_ends_on_another_host(
 
     def caught(row):
         return (row['state'] == state and row['bytes_done'] > 4 * MiB and
-                (state != 'converting' or qemu_img_processes(
-                    host_a.work_dir)))
+                bool(qemu_img_processes(host_a.work_dir)) == processes)
 
     before = wait_for(database, job_id, caught, what=phase)
     host_a.kill()
@@ -280,7 +284,7 @@ def test_worker_killed_mid_job_the_job_ends_on_another_host(
     assert row['worker'].startswith('host-b@') and row['attempts'] == 2
     [image] = glance_images(demo_glance, name)
     assert image.id == row['image_id'] and image.status == 'active'
-    if phase == 'uploading':
+    if phase.startswith('uploading'):
         # The image the killed run created took the data: no second one.
         assert image.id == before['image_id']
     # Host A's worker, started again, removes what the killed run left.
