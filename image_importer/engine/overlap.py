@@ -43,9 +43,10 @@ class StreamReader:
     """``read(n)`` for the upload: the first ``start`` bytes of the file
     at ``path`` (what the download wrote before the upload began), then
     what ``feed`` is given. At most ``limit`` fed bytes wait in memory:
-    past that, ``feed`` waits for the upload. ``hash`` is Glance's hash of
-    what was sent, unless ``hashing`` is off (the caller has that hash
-    already: the download's own, when it is sent unchanged)."""
+    past that, ``feed`` waits for the upload to take half of them.
+    ``hash`` is Glance's hash of what was sent, unless ``hashing`` is off
+    (the caller has that hash already: the download's own, when it is
+    sent unchanged)."""
 
     def __init__(self, path, start, limit=BUFFER, hashing=True):
         if limit <= HOLD:
@@ -57,6 +58,7 @@ class StreamReader:
         self._chunks = collections.deque()
         self._offset = 0          # bytes of the first chunk already sent
         self._buffered = 0
+        self._low = None          # the feed waits for the buffer to drop
         self._cond = threading.Condition()
         self._written = start
         self._released = False    # the checks passed: send everything
@@ -71,10 +73,18 @@ class StreamReader:
         """Hand the upload the download's next bytes; ``UploadStopped`` if
         it has ended, ``Aborted`` if it was stopped."""
         with self._cond:
-            while (self._buffered and
-                   self._buffered + len(data) > self._limit and
-                   not (self._aborted or self._ended)):
-                self._cond.wait(1)
+            if self._buffered + len(data) > self._limit:
+                # Full: wait until the upload has taken a good part of the
+                # buffer (half of it; never less than the held-back bytes
+                # leave), not for every piece it takes: one wake-up per
+                # 64 KiB piece cost the upload's thread about a third of
+                # its time.
+                self._low = max(min(self._limit - len(data),
+                                    max(self._limit // 2, HOLD)), 0)
+                while (self._buffered > self._low and
+                       not (self._aborted or self._ended)):
+                    self._cond.wait(1)
+                self._low = None
             if self._aborted:
                 raise Aborted()
             if self._ended:
@@ -119,7 +129,8 @@ class StreamReader:
             size = min(size, allowed - self.sent)
             if self.sent >= self._start:
                 data = self._take(size)
-                self._cond.notify_all()
+                if self._low is not None and self._buffered <= self._low:
+                    self._cond.notify_all()
         if self.sent < self._start:
             if self._file is None:
                 self._file = open(self._path, 'rb')

@@ -67,6 +67,31 @@ def test_feeding_waits_while_the_buffer_is_full(tmp_path):
     assert reader.read() == b''
 
 
+def test_a_full_buffer_lets_the_feed_go_on_once_half_of_it_is_sent(
+        tmp_path):
+    reader = overlap.StreamReader(str(tmp_path / 'source'), 0)
+    fed = [bytes([n]) * MIB for n in range(overlap.BUFFER // MIB + 1)]
+    for chunk in fed[:-1]:
+        reader.feed(chunk)
+    last = threading.Thread(target=reader.feed, args=(fed[-1],))
+    last.start()
+
+    sent = read_all(reader, MIB)        # room for the chunk, not yet half
+    last.join(0.3)
+    assert last.is_alive()
+    sent += read_all(reader, overlap.BUFFER // 2 - 2 * MIB)
+    last.join(0.3)
+    assert last.is_alive()              # just above half the buffer
+    sent += read_all(reader, MIB)
+    last.join(5)
+    assert not last.is_alive()
+    reader.release()
+    while piece := reader.read():
+        sent += piece
+    assert sent == b''.join(fed)
+    reader.end()
+
+
 def test_the_upload_reads_pieces_of_at_most_upload_piece(tmp_path):
     # glanceclient asks for 1 MiB and sends each read as one HTTP chunk;
     # Glance takes small chunks far cheaper (engine.glance.UPLOAD_PIECE).
