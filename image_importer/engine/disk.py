@@ -8,6 +8,7 @@ and ``LC_ALL=C``, and its own answer must agree with the inspector's.
 
 import ctypes
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -219,22 +220,53 @@ def extents(src, src_info):
     map``: ``length`` bytes lie unchanged at ``offset`` in the file, or
     are zeros where ``offset`` is None. None where some bytes can only be
     read through QEMU (compressed or encrypted clusters), or the map is
-    longer than ``MAX_EXTENTS`` or does not add up to the disk."""
+    longer than ``MAX_EXTENTS`` (it is read no further: a disk mapped in
+    millions of pieces costs no memory here) or does not add up to the
+    disk."""
     cmd = [QEMU_IMG, 'map', '-f', src_info.qemu_format, '--output=json',
            '--force-share', src]
+    errors_path = src + '.map.stderr'
     try:
-        out, _err = processutils.execute(
-            *_limited(INFO_LIMITS, cmd), env_variables=_env(),
-            timeout=INFO_TIMEOUT, preexec_fn=_die_with_parent)
-    except processutils.ProcessExecutionError as exc:
-        raise ImportFailure('qemu_failed', step='map',
-                            detail=(exc.stderr or '').strip()[-500:])
-    entries = json.loads(out)
-    if len(entries) > MAX_EXTENTS:
+        with open(errors_path, 'w+b') as errors:
+            proc = subprocess.Popen(_limited(INFO_LIMITS, cmd), env=_env(),
+                                    preexec_fn=_die_with_parent,
+                                    stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=errors)
+            try:
+                lines = list(itertools.islice(proc.stdout, MAX_EXTENTS + 1))
+                if len(lines) > MAX_EXTENTS:
+                    proc.kill()
+                returncode = proc.wait(timeout=INFO_TIMEOUT)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                proc.stdout.close()
+            errors.seek(0)
+            detail = errors.read().decode(errors='replace').strip()[-500:]
+    finally:
+        _remove(errors_path)
+    if len(lines) > MAX_EXTENTS:
         return None
-    file_size = os.path.getsize(src)
+    if returncode != 0:
+        raise ImportFailure('qemu_failed', step='map', detail=detail)
+    try:
+        return _file_extents(lines, os.path.getsize(src),
+                             src_info.virtual_size)
+    except (KeyError, TypeError, ValueError):
+        return None     # not the map we know: QEMU reads the disk
+
+
+def _file_extents(lines, file_size, virtual_size):
+    """``extents`` from the lines of ``qemu-img map --output=json``, one
+    extent a line, or None."""
     found, start = [], 0
-    for entry in entries:
+    for line in lines:
+        text = line.strip().lstrip(b'[').rstrip(b',]')
+        if not text:
+            continue
+        entry = json.loads(text)
         length = entry['length']
         if entry['start'] != start or entry['depth'] != 0 or length <= 0:
             return None
@@ -246,7 +278,7 @@ def extents(src, src_info):
         else:
             return None
         start += length
-    if start != src_info.virtual_size:
+    if start != virtual_size:
         return None
     return found
 

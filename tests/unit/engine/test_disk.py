@@ -216,6 +216,7 @@ def test_an_image_mapped_in_too_many_pieces_is_read_through_qemu(
     assert disk.extents(path, info) is None
     out = b''.join(disk.raw_chunks(path, info, str(tmp_path / 'errors')))
     assert out == images.to_raw_bytes(path, 'qcow2')
+    assert sorted(os.listdir(tmp_path)) == ['disk.qcow2']
 
 
 def test_raw_chunks_read_from_the_file_stop_early_with_nothing_left(
