@@ -74,6 +74,8 @@ CHUNK = MIB
 # the floor stays Glance's fastest ingestion; --floor-piece to vary it.
 FLOOR_PIECE = 64 * 1024
 SAMPLE_INTERVAL = 0.05
+# The image each case imports once before the measured rounds.
+WARM_UP_SIZE = 4 * MIB
 NAME_PREFIX = 'hii-bench-'
 
 # Outcome cases: (label, source file, importer's disk_format, final format)
@@ -458,6 +460,20 @@ class Glance:
 
 
 # ---------------------------------------------------------------- sampling
+
+def cpu_steal_seconds(stat_path='/proc/stat'):
+    """CPU time the hypervisor gave this VM's CPUs to others so far (the
+    ``steal`` column of /proc/stat, all CPUs), in seconds; 0 where the
+    kernel does not count it."""
+    try:
+        with open(stat_path) as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return 0.0
+    if len(fields) < 9 or fields[0] != 'cpu':
+        return 0.0
+    return int(fields[8]) / os.sysconf('SC_CLK_TCK')
+
 
 def _pgid_members(pgid):
     members = []
@@ -945,6 +961,10 @@ class Bench:
         # after they were written, in the middle of whatever runs then
         # (the Glance store and the work files take 1-2 GiB a run).
         os.sync()
+        # A VM's CPUs are shared: what the hypervisor gives to other
+        # guests meanwhile (steal) slows every process here, Glance
+        # first, and is reported with the measurement it disturbed.
+        steal = cpu_steal_seconds()
         try:
             record = func(*args)
         except Exception as exc:  # report it, go on with the others
@@ -952,7 +972,11 @@ class Bench:
             self.failures.append('%s: %s' % (key, record['error']))
             log('%s FAILED: %s' % (key, record['error']))
         else:
-            log('%-26s %7.2f s' % (key, record['seconds']))
+            record['steal_s'] = cpu_steal_seconds() - steal
+            log('%-26s %7.2f s%s' % (
+                key, record['seconds'],
+                '  (CPU steal %.2f s)' % record['steal_s']
+                if record['steal_s'] >= 0.01 else ''))
         self.records.setdefault(key, []).append(record)
 
     def run_rss_check(self, size):
@@ -966,8 +990,10 @@ class Bench:
             self.size = main_size
 
     def warm_up(self):
-        """A few tiny uploads, so that no first measurement pays for
-        Glance's and Keystone's first requests."""
+        """A few tiny uploads, and a tiny import of each case through the
+        worker, so that no first measurement pays for Glance's and
+        Keystone's first requests or the worker's first job (its imports
+        and connections)."""
         tiny = self.state / 'warm-up'
         tiny.write_bytes(os.urandom(MIB))
         for _ in range(4):
@@ -977,6 +1003,13 @@ class Bench:
             finally:
                 self.glance.delete(image_id)
         tiny.unlink()
+        main_size, self.size = self.size, WARM_UP_SIZE
+        try:
+            self.prepare(WARM_UP_SIZE)
+            for case in self.cases:
+                self.importer(case, 0)
+        finally:
+            self.size = main_size
 
     def run_rounds(self):
         self.warm_up()
@@ -1015,6 +1048,11 @@ def summarize(records):
            'errors': [r['error'] for r in records if 'error' in r],
            'disk_peak_bytes': max((r['disk_peak'] for r in good),
                                   default=None)}
+    steal = [r['steal_s'] for r in good if 'steal_s' in r]
+    if steal:
+        out['steal_s_median'] = median(steal)
+        out['steal_share_max'] = max(r['steal_s'] / r['seconds']
+                                     for r in good if 'steal_s' in r)
     if good and 'glance_cpu_s' in good[0]:
         out['glance_cpu_s_median'] = median([r['glance_cpu_s']
                                              for r in good])
@@ -1125,6 +1163,35 @@ def fmt_mib(value):
     return '-' if value is None else '%.0f MiB' % (value / MIB)
 
 
+# Past this share of a measurement's time stolen by the hypervisor, its
+# ratio says more about the host's other guests than about the importer.
+STEAL_WARNING = 0.02
+
+
+def steal_report(results):
+    """Lines on the CPU time the hypervisor took from this VM during the
+    measurements (a shared host slows Glance, and so every ratio)."""
+    measured = {key: r for key, r in results.items()
+                if r.get('steal_share_max') is not None}
+    if not measured:
+        return ['CPU steal: not counted by this kernel.']
+    worst_key = max(measured, key=lambda k: measured[k]['steal_share_max'])
+    worst = measured[worst_key]['steal_share_max']
+    lines = ['CPU steal (time the hypervisor gave this VM\'s CPUs to other '
+             'guests), median per run: ' + ', '.join(
+                 '%s %s' % (key, fmt_s(r['steal_s_median']))
+                 for key, r in sorted(measured.items())
+                 if key.split('/')[0] in ('importer', 'glance-put')) +
+             '; the worst run (%s) lost %.1f%% of its time.' % (
+                 worst_key, 100 * worst)]
+    if worst > STEAL_WARNING:
+        lines.append('Warning: more than %.0f%% of a run was stolen: the '
+                     'host was busy with other guests, and the ratios '
+                     'below carry that noise; run again when it is quiet.'
+                     % (100 * STEAL_WARNING))
+    return lines
+
+
 def report(bench, results, cases, targets, command):
     """The markdown tables and the targets."""
     files = bench.sources.get(bench.size)
@@ -1214,7 +1281,9 @@ def report(bench, results, cases, targets, command):
                   ', '.join(fmt_mib(results.get('by-hand/' + case, {}).get(
                       'disk_peak_bytes')) for case in CASES),
                   *(fmt_mib(value) for value in staging)),
-              '', 'Targets (ratios from this run):', '']
+              '']
+    lines += steal_report(results) + ['', 'Targets (ratios from this run):',
+                                      '']
     for t in targets:
         value = '-' if t['value'] is None else '%.2f' % t['value']
         lines.append('- %s %s: %s' % ('MET' if t['met'] else 'MISSED',

@@ -81,6 +81,10 @@ def test_small_bench_imports_every_way_and_reports_it_all(tmp_path):
         verdict = 'MET' if target['met'] else 'MISSED'
         assert '- %s %s: %.2f' % (verdict, target['target'],
                                   target['value']) in lines
+    # Each measurement says how much CPU the host's other guests took.
+    for key in MEASUREMENTS:
+        assert results[key]['steal_s_median'] >= 0, key
+    assert any(line.startswith('CPU steal') for line in lines)
     assert any(line.startswith('| qcow2 kept | ') for line in lines)
 
 
