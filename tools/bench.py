@@ -1182,7 +1182,8 @@ def steal_report(results):
                  '%s %s' % (key, fmt_s(r['steal_s_median']))
                  for key, r in sorted(measured.items())
                  if key.split('/')[0] in ('importer', 'glance-put')) +
-             '; the worst run (%s) lost %.1f%% of its time.' % (
+             '; the worst run (%s) had CPU time stolen equal to %.1f%% '
+             'of its duration (both CPUs together).' % (
                  worst_key, 100 * worst)]
     if worst > STEAL_WARNING:
         lines.append('Warning: more than %.0f%% of a run was stolen: the '

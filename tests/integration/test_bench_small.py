@@ -85,6 +85,8 @@ def test_small_bench_imports_every_way_and_reports_it_all(tmp_path):
     for key in MEASUREMENTS:
         assert results[key]['steal_s_median'] >= 0, key
     assert any(line.startswith('CPU steal') for line in lines)
+    # The worker was warmed up with an import of a small image first.
+    assert str(4 * MIB) in summary['sources']
     assert any(line.startswith('| qcow2 kept | ') for line in lines)
 
 

@@ -247,9 +247,11 @@ KILL_POINTS = {
     'uploading': ('converting', 'raw', lambda root, name:
                   images.make_sparse_qcow2(root, name, 384 * MiB,
                                            data=8 * MiB), False),
+    # Big enough that QEMU still streams when the poll looks: at 384 MiB
+    # a fast host finished the job between two polls.
     'uploading-through-qemu': (
         'converting', 'raw', lambda root, name: images.make_sparse_qcow2(
-            root, name, 384 * MiB, data=8 * MiB, compressed=True), True),
+            root, name, 1024 * MiB, data=8 * MiB, compressed=True), True),
 }
 
 
