@@ -210,7 +210,8 @@ def wait_for(database, job_id, test, timeout=120, what=''):
         row = job_row(database, job_id)
         if test(row):
             return row
-        assert row['state'] not in ('failed', 'cancelled'), row
+        assert row['state'] not in ('failed', 'cancelled'), (
+            row['state'], row['error_code'], row['error_params'])
         assert time.monotonic() < deadline, 'waited for %s: %s' % (
             what, {k: row[k] for k in ('state', 'bytes_done', 'worker')})
         time.sleep(0.1)
@@ -247,11 +248,9 @@ KILL_POINTS = {
     'uploading': ('converting', 'raw', lambda root, name:
                   images.make_sparse_qcow2(root, name, 384 * MiB,
                                            data=8 * MiB), False),
-    # Big enough that QEMU still streams when the poll looks: at 384 MiB
-    # a fast host finished the job between two polls.
     'uploading-through-qemu': (
         'converting', 'raw', lambda root, name: images.make_sparse_qcow2(
-            root, name, 1024 * MiB, data=8 * MiB, compressed=True), True),
+            root, name, 384 * MiB, data=8 * MiB, compressed=True), True),
 }
 
 
