@@ -103,7 +103,7 @@ def inspect(path, inspectors=None, max_virtual_size=None, qemu=True):
                             checks=', '.join(failures))
     except format_inspector.ImageFormatError as exc:
         raise ImportFailure('format_unreadable', format=name, detail=str(exc))
-    _check_virtual_size(inspector.virtual_size, max_virtual_size)
+    check_virtual_size(inspector.virtual_size, max_virtual_size)
     disk_format, qemu_format = READABLE[name]
     if not qemu:
         return DiskInfo(disk_format, inspector.virtual_size, qemu_format)
@@ -116,7 +116,7 @@ def inspect(path, inspectors=None, max_virtual_size=None, qemu=True):
     if (info.get('format-specific') or {}).get('data', {}).get('data-file'):
         raise ImportFailure('unsafe_image', format=name, checks='data_file')
     virtual_size = int(info['virtual-size'])
-    _check_virtual_size(virtual_size, max_virtual_size)
+    check_virtual_size(virtual_size, max_virtual_size)
     return DiskInfo(disk_format, virtual_size, qemu_format)
 
 
@@ -135,7 +135,7 @@ def _one_format(inspectors):
     return inspectors[0]
 
 
-def _check_virtual_size(size, limit):
+def check_virtual_size(size, limit):
     if limit is not None and size and size > limit:
         raise ImportFailure('virtual_too_large', size=size, limit=limit)
 
@@ -211,7 +211,7 @@ def raw_chunks(src, src_info, errors_path):
     ``errors_path`` takes the processes' stderr."""
     found = extents(src, src_info)
     if found is not None:
-        return _read_extents(src, found)
+        return read_extents(src, found)
     return _nbdcopy_chunks(src, src_info, errors_path)
 
 
@@ -283,7 +283,9 @@ def _file_extents(lines, file_size, virtual_size):
     return found
 
 
-def _read_extents(src, found):
+def read_extents(src, found):
+    """The bytes of ``extents`` (``[(length, offset), ...]``) from the
+    file ``src``, in chunks."""
     with open(src, 'rb', buffering=0) as f:
         for length, offset in found:
             done = 0
@@ -299,6 +301,52 @@ def _read_extents(src, found):
                             detail='the image file ended inside its data')
                     yield data
                 done += size
+
+
+def skip(found, size):
+    """``extents`` past their first ``size`` bytes."""
+    rest = []
+    for length, offset in found:
+        if size >= length:
+            size -= length
+            continue
+        rest.append((length - size, None if offset is None else
+                     offset + size))
+        size = 0
+    return rest
+
+
+def agrees(src, ours, theirs):
+    """Whether the extents ``ours`` (a start of the disk) read the same
+    bytes of ``src`` as the same start of ``theirs`` (``extents``): the
+    same places in the file, or zeros; where ours place bytes that
+    theirs call zeros (a cluster the work file holds as a hole), those
+    bytes must be zeros."""
+    theirs = iter(theirs)
+    their_length, their_offset = 0, None
+    for length, offset in ours:
+        while length:
+            if not their_length:
+                their_length, their_offset = next(theirs, (0, None))
+                if not their_length:
+                    return False
+            size = min(length, their_length)
+            if offset != their_offset and (
+                    offset is None or their_offset is not None or
+                    not _zeros(src, size, offset)):
+                return False
+            length -= size
+            their_length -= size
+            if offset is not None:
+                offset += size
+            if their_offset is not None:
+                their_offset += size
+    return True
+
+
+def _zeros(src, size, offset):
+    return all(not chunk.strip(b'\0')
+               for chunk in read_extents(src, [(size, offset)]))
 
 
 def _nbdcopy_chunks(src, src_info, errors_path):

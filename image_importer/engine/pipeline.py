@@ -13,8 +13,10 @@ The download is one streaming pass: the raw bytes are hashed for the
 checksum, decompressed and taken out of an archive as they arrive, and the
 resulting disk image is format-inspected on its way to the work file, or,
 when it goes to Glance as it is, straight into the upload (engine.overlap)
-without touching the disk. Nothing reaches Glance whole before the
-checksum and the safety checks pass.
+without touching the disk. A qcow2 to be made raw feeds the upload its
+disk from the work file as the file arrives (engine.qcow2 places it),
+checked against ``qemu-img map`` once the file is whole. Nothing reaches
+Glance whole before the checksum and the safety checks pass.
 """
 
 import contextlib
@@ -35,6 +37,7 @@ from image_importer.engine import disk
 from image_importer.engine import fetch
 from image_importer.engine import glance
 from image_importer.engine import overlap
+from image_importer.engine import qcow2
 from image_importer.engine import suggest
 from image_importer.engine import unpack
 from image_importer.engine.errors import ImportFailure
@@ -165,8 +168,8 @@ def receive(request, workdir, reporter, algorithms, follower=None):
     """Download, hash, unpack and inspect into ``workdir/source``.
 
     ``follower``, if given, is told of each write
-    (``written(wrapper, out, size)``) until it starts an upload; from then
-    on the bytes are fed to that upload instead of the file.
+    (``written(wrapper, out, size)``); once it ``takes_download``, the
+    bytes are fed to its upload instead of the file.
     """
     limit = space_limit(workdir, request.max_bytes, request.reserve)
     if follower is not None and request.max_bytes is not None:
@@ -308,7 +311,7 @@ def _receive(request, workdir, reporter, algorithms, limit, follower,
                 out.seek(kept)
                 end = os.fstat(out.fileno()).st_size
                 while data := wrapper.read(CHUNK_SIZE):
-                    if follower is not None and follower.upload is not None:
+                    if follower is not None and follower.takes_download:
                         follower.upload.reader.feed(data)
                     elif size + len(data) > kept:
                         if disk_limit is not None and (
@@ -319,7 +322,7 @@ def _receive(request, workdir, reporter, algorithms, limit, follower,
                         end = _write_sparse(out, data[max(kept - size, 0):],
                                             end)
                     size += len(data)
-                    if follower is not None and follower.upload is None:
+                    if follower is not None:
                         follower.written(wrapper, out, size)
         except OSError as exc:
             raise _write_error(exc) from exc
@@ -328,7 +331,7 @@ def _receive(request, workdir, reporter, algorithms, limit, follower,
                         compression=stream.compression, member=stream.member,
                         checksums=hasher.hexdigests(), resumed_at=kept,
                         streamed=follower is not None and
-                        follower.upload is not None)
+                        follower.takes_download)
     finally:
         download.close()
         if kept:
@@ -344,9 +347,88 @@ class _SendAgain(Exception):
         self.error = error
 
 
+class _Handoff:
+    """``read()`` gives the one chunk it was handed: an ``InspectWrapper``
+    over it inspects what the caller pushes."""
+
+    chunk = b''
+
+    def read(self, size=None):
+        chunk, self.chunk = self.chunk, b''
+        return chunk
+
+
+class _RawFromQcow2:
+    """A qcow2 made raw as it arrives, for the upload: ``engine.qcow2``
+    places the disk in the part of the work file written so far, and its
+    bytes are read from there (zeros made here), format-inspected on their
+    way as a converted file would be. ``sent`` is what was read so far,
+    as extents, for ``finish`` to compare with ``qemu-img map``."""
+
+    # Raw bytes sent for each write of the download at most (zeros of an
+    # empty part of the disk cost no download): the download never waits
+    # long, so its server does not drop it.
+    AHEAD = 64 * 1024 * 1024
+
+    def __init__(self, path, max_virtual_size):
+        self.path = path
+        self.max_virtual_size = max_virtual_size
+        self.layout = qcow2.Layout()
+        self.pending = []
+        self.sent = []
+        self.done = 0
+        self._handoff = _Handoff()
+        self.wrapper = format_inspector.InspectWrapper(self._handoff)
+
+    def chunks(self, available, limit=AHEAD):
+        """Raw bytes of the disk that the file's first ``available`` bytes
+        hold, ``limit`` at most (None: all); ``NotStreamable`` if the
+        image holds what only QEMU reads."""
+        with open(self.path, 'rb', buffering=0) as f:
+            self.pending += self.layout.advance(
+                available, lambda offset, size: os.pread(f.fileno(), size,
+                                                         offset))
+        if self.layout.size is not None:
+            disk.check_virtual_size(self.layout.size, self.max_virtual_size)
+        budget = limit
+        while self.pending and (budget is None or budget > 0):
+            length, offset = self.pending[0]
+            take = length if budget is None else min(length, budget)
+            yield from self._send(take, offset)
+            if take == length:
+                self.pending.pop(0)
+            else:
+                self.pending[0] = (length - take, None if offset is None
+                                   else offset + take)
+            if budget is not None:
+                budget -= take
+
+    def _send(self, length, offset):
+        for data in disk.read_extents(self.path, [(length, offset)]):
+            self._handoff.chunk = data
+            yield self.wrapper.read(len(data))
+        qcow2._merge(self.sent, length, offset)
+        self.done += length
+
+    def rest(self, found):
+        """The disk past what was sent, by QEMU's map ``found``."""
+        for data in disk.read_extents(self.path,
+                                      disk.skip(found, self.done)):
+            self._handoff.chunk = data
+            yield self.wrapper.read(len(data))
+
+    def inspected(self):
+        """The raw bytes' format, once all were sent."""
+        self.wrapper.close()
+        return disk.inspect(None, self.wrapper.formats,
+                            self.max_virtual_size, qemu=False)
+
+
 class _Follower:
     """Starts the upload while the download goes on, once the format is
-    known and the image goes to Glance as it is (see engine.overlap)."""
+    known: fed the download when the image goes to Glance as it is (see
+    engine.overlap), or the disk of a qcow2 made raw as the qcow2
+    arrives (``_RawFromQcow2``)."""
 
     # Past this many bytes without a known format, the upload waits.
     DECIDE_WITHIN = 64 * 1024 * 1024
@@ -362,10 +444,20 @@ class _Follower:
         self.decided = False
         self.format = None
         self.upload = None
+        self.raw = None           # a _RawFromQcow2 that feeds the upload
+
+    @property
+    def takes_download(self):
+        """The upload is fed the download's bytes, not the work file."""
+        return self.upload is not None and self.raw is None
 
     def written(self, wrapper, out, size):
         """The download wrote ``size`` bytes to ``out``; from the next
-        ones on, it feeds ``self.upload`` once that exists."""
+        ones on, it feeds ``self.upload`` once that exists, or the work
+        file feeds the conversion to raw."""
+        if self.raw is not None:
+            out.flush()
+            self.convert(size)
         if self.decided:
             return
         formats = wrapper.formats
@@ -376,11 +468,66 @@ class _Follower:
         if len(formats) != 1:
             return
         found = disk.READABLE.get(formats[0].NAME, (None,))[0]
-        if found is None or (self.request.disk_format or found) != found:
-            return
-        out.flush()
-        self.start(found, size,
-                   hashing=not (self.unchanged and self.download_hashed))
+        wanted = self.request.disk_format or found
+        if found is not None and wanted == found:
+            out.flush()
+            self.start(found, size,
+                       hashing=not (self.unchanged and self.download_hashed))
+        elif found == 'qcow2' and wanted == 'raw':
+            out.flush()
+            self.raw = _RawFromQcow2(self.path,
+                                     self.request.max_virtual_size)
+            self.convert(size)
+
+    def convert(self, available, limit=_RawFromQcow2.AHEAD):
+        """Feed the upload the raw disk that the work file's first
+        ``available`` bytes hold, starting it with the first of them. An
+        image only QEMU can read stops the upload (deleting its image, if
+        it began) and goes on as a download to the work file, to be
+        converted once it is whole."""
+        try:
+            for data in self.raw.chunks(available, limit):
+                if self.upload is None:
+                    self.start('raw', 0)
+                self.upload.reader.feed(data)
+        except qcow2.NotStreamable as exc:
+            LOG.info('QEMU will convert the image once it has arrived: %s',
+                     exc)
+            self.stop()
+            self.upload = self.raw = None
+
+    def convert_rest(self, info, reporter):
+        """The download has ended and the qcow2 passed its checks: feed
+        the upload the rest of the disk, where ``qemu-img map`` places it,
+        once it agrees with what was sent. Returns the raw size, or None
+        when QEMU must read the image (it does not agree, or the map
+        cannot say): the upload is then stopped and its image deleted."""
+        raw = self.raw
+        found = disk.extents(self.path, info)
+        if found is None or raw.layout.size != info.virtual_size or \
+                not disk.agrees(self.path, raw.sent, found):
+            LOG.warning('qemu-img map does not confirm where the disk of '
+                        'the qcow2 lies; QEMU converts it again')
+            self.stop()
+            self.upload = self.raw = None
+            return None
+        reporter.phase('converting')
+        if self.upload is None:
+            self.start('raw', 0)
+        total = info.virtual_size
+        done = raw.done
+        for data in raw.rest(found):
+            self.upload.reader.feed(data)
+            done += len(data)
+            reporter.progress(done, total)
+        if done != total:
+            raise ImportFailure('qemu_failed', step='convert',
+                                detail='%d of %d bytes' % (done, total))
+        converted = raw.inspected()
+        if converted.format != 'raw':
+            raise ImportFailure('format_disagreement', format='raw',
+                                qemu=converted.format)
+        return done
 
     def start(self, disk_format, size, hashing=True):
         """Create the image and start its upload: the work file's first
@@ -499,7 +646,14 @@ def _run(request, workdir, reporter, expected):
                                 format=follower.format, qemu=info.format)
     target = request.disk_format or info.format
     data = received.path
-    if received.streamed:
+    size = None
+    if follower is not None and follower.raw is not None:
+        # Made raw as it arrived: the rest, where qemu-img map agrees.
+        with follower.feeding():
+            size = follower.convert_rest(info, reporter)
+    if size is not None:
+        image_id = follower.finish(size)
+    elif received.streamed:
         size = received.size
         image_id = follower.finish(size, received.checksums)
     elif (follower is not None and target == 'raw' and

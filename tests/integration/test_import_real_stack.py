@@ -6,6 +6,7 @@ the demo user's real token, a real loopback HTTP server and real qemu-img.
 
 import datetime
 import hashlib
+import logging
 import os
 import subprocess
 import tarfile
@@ -18,6 +19,9 @@ from glanceclient import exc as glance_exc
 from image_importer import crypto
 from image_importer import failures
 from image_importer import runner
+from image_importer.engine import glance
+from image_importer.engine import pipeline
+from image_importer.engine import qcow2
 from image_importer.models import ImportJob
 from tools import images
 from tools.fileserver import FileServer
@@ -245,6 +249,114 @@ def test_upload_runs_while_the_download_goes_on(
     with open(path, 'rb') as served:
         assert image.os_hash_value == hashlib.sha512(
             served.read()).hexdigest()
+
+
+def test_a_qcow2_made_raw_uploads_while_it_downloads(
+        stack, demo_session, demo_glance, tmp_path, importer_settings):
+    """A qcow2 written in the order of its disk is made raw as it
+    arrives: Glance receives the raw disk during the download, and the
+    image is active only after qemu-img map confirmed what was sent."""
+    path, original = images.make_qcow2(str(tmp_path), 'arriving.qcow2',
+                                       size=48 * 1024 * 1024)
+    seen = []
+    done = threading.Event()
+    with FileServer(tmp_path, rate=8 * 1024 * 1024) as slow:
+        importer_settings['URL_ALLOWLIST'] = ['127.0.0.1:%d' % slow.port]
+        job = submit(demo_session, stack, slow.url('arriving.qcow2'),
+                     disk_format='raw')
+        watcher = threading.Thread(target=watch_glance, args=(
+            demo_glance, job.image_name, seen, done), daemon=True)
+        watcher.start()
+        try:
+            run_to_active(job)
+        finally:
+            done.set()
+            watcher.join()
+
+    download = job.phases[0]
+    assert [p['phase'] for p in job.phases] == [
+        'downloading', 'converting', 'uploading']
+    ended = datetime.datetime.fromisoformat(download['end']).timestamp()
+    assert [when for when, status in seen
+            if status == 'saving' and when < ended - 1]
+    image = assert_image_holds(demo_glance, job, original, tmp_path)
+    assert (image.disk_format, image.size) == ('raw', len(original))
+    assert image.os_hash_value == hashlib.sha512(original).hexdigest()
+    assert os.listdir(importer_settings['WORK_DIR']) == []
+
+
+class CreatedImages:
+    """The ids of the images the pipeline creates meanwhile."""
+
+    def __init__(self, monkeypatch):
+        self.ids = []
+        real = glance.create_image
+
+        def create_image(*args, **kwargs):
+            image_id = real(*args, **kwargs)
+            self.ids.append(image_id)
+            return image_id
+        monkeypatch.setattr(glance, 'create_image', create_image)
+
+
+def test_a_compressed_qcow2_made_raw_waits_for_the_whole_file(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        tmp_path, monkeypatch, caplog):
+    """Compressed clusters are QEMU's to read: nothing goes to Glance
+    until the file is whole, then QEMU converts it into one image."""
+    path = images.make_sparse_qcow2(str(sample_server.root), 'packed.qcow2',
+                                    64 * 1024 * 1024, data=8 * 1024 * 1024,
+                                    compressed=True)
+    created = CreatedImages(monkeypatch)
+    job = submit(demo_session, stack, sample_server.url('packed.qcow2'),
+                 disk_format='raw')
+
+    with caplog.at_level(logging.INFO, logger=pipeline.LOG.name):
+        run_to_active(job)
+
+    assert 'compressed cluster at disk offset 0' in caplog.text
+    assert created.ids == [job.image_id]
+    assert_image_holds(demo_glance, job, images.to_raw_bytes(path, 'qcow2'),
+                       tmp_path)
+
+
+def test_what_qemu_img_map_does_not_confirm_is_converted_again(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        tmp_path, monkeypatch, caplog):
+    """Were the qcow2 reader wrong (here: it places the disk's first
+    cluster one cluster further in the file), qemu-img map catches it
+    before Glance has the last bytes: that image is deleted and QEMU
+    converts the qcow2 into a new one."""
+    _path, original = images.make_qcow2(str(sample_server.root),
+                                        'misread.qcow2',
+                                        size=16 * 1024 * 1024)
+    real = qcow2.Layout.advance
+    misread = []
+
+    def advance(layout, available, read):
+        found = real(layout, available, read)
+        if found and not misread and found[0][1] is not None:
+            length, offset = found[0]
+            found[0:1] = [(65536, offset + 65536), (length - 65536,
+                                                    offset + 65536)]
+            misread.append(offset)
+        return found
+    monkeypatch.setattr(qcow2.Layout, 'advance', advance)
+    created = CreatedImages(monkeypatch)
+    job = submit(demo_session, stack, sample_server.url('misread.qcow2'),
+                 disk_format='raw')
+
+    with caplog.at_level(logging.INFO, logger=pipeline.LOG.name):
+        run_to_active(job)
+
+    assert misread
+    assert 'qemu-img map does not confirm' in caplog.text
+    first, second = created.ids
+    with pytest.raises(glance_exc.HTTPNotFound):
+        demo_glance.images.get(first)
+    assert second == job.image_id
+    assert_image_holds(demo_glance, job, original, tmp_path)
+    assert images_named(demo_glance, job.image_name) == []
 
 
 class CountingSha512:

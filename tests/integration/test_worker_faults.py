@@ -236,13 +236,17 @@ def wait_until(test, timeout=15):
 
 # Where to kill: the job's state, the disk format it converts to, the
 # image, and whether converting processes run then: a download long enough
-# to catch, with the upload it feeds; a slow conversion to a file
-# (stream-optimized VMDK compresses); a conversion to raw of a large disk,
-# which feeds the upload, read from the file by the worker itself, and one
-# with compressed clusters, read through qemu-nbd and nbdcopy.
+# to catch, with the upload it feeds; the same made raw as it arrives,
+# feeding the upload; a slow conversion to a file (stream-optimized VMDK
+# compresses); a conversion to raw of a large disk, which feeds the
+# upload, read from the file by the worker itself, and one with
+# compressed clusters, read through qemu-nbd and nbdcopy.
 KILL_POINTS = {
     'downloading': ('downloading', '', lambda root, name: images.make_qcow2(
         root, name, size=96 * MiB), False),
+    'uploading-as-it-arrives': (
+        'downloading', 'raw', lambda root, name: images.make_qcow2(
+            root, name, size=96 * MiB), False),
     'converting': ('converting', 'vmdk', lambda root, name: images.make_qcow2(
         root, name, size=256 * MiB), True),
     'uploading': ('converting', 'raw', lambda root, name:
