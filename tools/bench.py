@@ -180,13 +180,23 @@ def parse_size(text):
     return size
 
 
+def _positive_bytes(text, wrong):
+    value = _bytes(text)
+    if not value or value <= 0:
+        raise argparse.ArgumentTypeError(wrong % text)
+    return value
+
+
 def parse_piece(text):
     """A chunk size for --floor-piece: '64K', '1M' or bytes."""
-    size = _bytes(text)
-    if not size or size <= 0:
-        raise argparse.ArgumentTypeError(
-            '%r is not a chunk size; write e.g. 64K or 1M' % text)
-    return size
+    return _positive_bytes(text,
+                           '%r is not a chunk size; write e.g. 64K or 1M')
+
+
+def parse_rate(text):
+    """A download rate for --source-rate: '100M' (bytes per second)."""
+    return _positive_bytes(
+        text, '%r is not a rate; write e.g. 100M (bytes per second)')
 
 
 def size_label(size):
@@ -618,6 +628,7 @@ class Bench:
         self.floor_piece = FLOOR_PIECE  # --floor-piece
         self.checksum = None        # --checksum: the user's, for each job
         self.cases = list(CASES)    # --cases
+        self.source_rate = None     # --source-rate: bytes/s, or None
         self.sources = {}           # size -> make_sources()
         # measurement key -> list of run records
         self.records = {}
@@ -635,7 +646,8 @@ class Bench:
         return settings
 
     def start(self):
-        self.server = FileServer(self.cache).__enter__()
+        self.server = FileServer(self.cache,
+                                 rate=self.source_rate).__enter__()
         self.stack = stack_tool.Stack(
             self.state / 'stack', keystone_port=stack_tool.free_port(),
             glance_port=stack_tool.free_port(),
@@ -1208,7 +1220,10 @@ def report(bench, results, cases, targets, command):
                  'starts after the download (--no-overlap)')
              + (" Each import is given the source's %s as the user's "
                 'checksum (--checksum).' % bench.checksum
-                if bench.checksum else ''),
+                if bench.checksum else '')
+             + (' The images are served at %s/s at most (--source-rate), '
+                'to the importer, curl and web-download alike.'
+                % fmt_mib(bench.source_rate) if bench.source_rate else ''),
              '',
              '| outcome | this importer (queued) | by hand '
              '| Glance web-download | Glance PUT (floor) '
@@ -1318,6 +1333,12 @@ def main(argv=None):
     parser.add_argument('--checksum', choices=['sha512'], default=None,
                         help="give each import the source's checksum, as "
                              "a user copies it from a SHA512SUMS file")
+    parser.add_argument('--source-rate', type=parse_rate, default=None,
+                        help='serve the images at most this fast (bytes '
+                             'per second, e.g. 100M), as a server across '
+                             'a network would; the same for every way '
+                             'that downloads (default: as fast as '
+                             'loopback goes)')
     parser.add_argument('--cache', default=None,
                         help='folder keeping the generated images (default: '
                              'bench-images under the cache dir)')
@@ -1334,6 +1355,7 @@ def main(argv=None):
     bench.overlap = args.overlap
     bench.floor_piece = args.floor_piece
     bench.checksum = args.checksum
+    bench.source_rate = args.source_rate
     bench.cases = [case for case in args.cases.split(',') if case]
     unknown = set(bench.cases) - set(CASES)
     if unknown:
@@ -1364,6 +1386,7 @@ def main(argv=None):
         'bench': 'import', 'command': command, 'size': args.size,
         'rss_size': args.rss_size, 'runs': args.runs,
         'overlap': args.overlap, 'checksum': args.checksum,
+        'source_rate': args.source_rate,
         'sources': {size: {name: found['size']
                            for name, found in files.items()}
                     for size, files in bench.sources.items()},

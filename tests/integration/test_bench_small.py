@@ -103,3 +103,19 @@ def test_small_bench_with_the_users_sha512_verifies_it(tmp_path):
     # Only the measured cases have rows in the importer's table.
     assert not any(line.startswith('| qcow2 -> raw | failed')
                    for line in lines)
+
+
+def test_small_bench_with_a_slow_source_serves_every_way_at_that_rate(
+        tmp_path):
+    rate = 16 * MIB
+    lines, summary = run_bench(tmp_path, '--cases', 'qcow2-raw',
+                               '--source-rate', '16M')
+    assert summary['source_rate'] == rate
+    assert 'served at 16 MiB/s at most' in lines[0]
+    qcow2 = summary['sources'][str(32 * MIB)]['bench.qcow2']
+    # Each download took at least the time the rate allows.
+    least = qcow2 / rate
+    results = summary['results']
+    assert results['by-hand/qcow2-raw']['steps_median_s']['curl'] >= least
+    assert results['importer/qcow2-raw']['median_s'] >= least
+    assert results['web-download/raw']['median_s'] >= 2 * least

@@ -1,4 +1,4 @@
-"""The benchmark's size arguments (tools/bench.py)."""
+"""The benchmark's size and rate arguments (tools/bench.py)."""
 
 import argparse
 
@@ -33,3 +33,15 @@ def test_pieces_take_units(text, piece):
 def test_a_wrong_piece_says_what_to_write(text):
     with pytest.raises(argparse.ArgumentTypeError, match='64K or 1M'):
         bench.parse_piece(text)
+
+
+def test_rates_take_units():
+    assert bench.parse_rate('100M') == 100 * 1024 ** 2
+    assert bench.parse_rate('1.5G') == 1536 * 1024 ** 2
+
+
+@pytest.mark.parametrize('text', ['fast', '0', '-5M'])
+def test_a_wrong_rate_says_what_to_write(text):
+    with pytest.raises(argparse.ArgumentTypeError,
+                       match='not a rate; write e.g. 100M'):
+        bench.parse_rate(text)
