@@ -219,17 +219,16 @@ def test_a_protected_image_whose_checks_fail_is_deleted_all_the_same(
     assert images_named(demo_glance, job.image_name) == []
 
 
-def test_upload_runs_while_the_download_goes_on(
-        stack, demo_session, demo_glance, tmp_path, importer_settings):
-    """With no conversion the upload starts once the format is known and
-    follows the download; the image is active only after every check."""
-    path, original = images.make_qcow2(str(tmp_path), 'overlap.qcow2',
-                                       size=48 * 1024 * 1024)
+def import_slowly(stack, demo_session, demo_glance, root,
+                  importer_settings, name, **fields):
+    """Import the file ``name`` of ``root`` served at 8 MiB/s, recording
+    what Glance says of the image meanwhile (``job.seen``: (time,
+    status))."""
     seen = []
     done = threading.Event()
-    with FileServer(tmp_path, rate=8 * 1024 * 1024) as slow:
+    with FileServer(root, rate=8 * 1024 * 1024) as slow:
         importer_settings['URL_ALLOWLIST'] = ['127.0.0.1:%d' % slow.port]
-        job = submit(demo_session, stack, slow.url('overlap.qcow2'))
+        job = submit(demo_session, stack, slow.url(name), **fields)
         watcher = threading.Thread(target=watch_glance, args=(
             demo_glance, job.image_name, seen, done), daemon=True)
         watcher.start()
@@ -238,13 +237,29 @@ def test_upload_runs_while_the_download_goes_on(
         finally:
             done.set()
             watcher.join()
+    job.seen = seen
+    return job
 
-    # Glance was receiving data before the download had ended.
+
+def assert_saving_during_the_download(job):
+    """Glance was receiving data a second before the download ended."""
     download = job.phases[0]
     assert download['phase'] == 'downloading'
     ended = datetime.datetime.fromisoformat(download['end']).timestamp()
-    assert [when for when, status in seen
+    assert [when for when, status in job.seen
             if status == 'saving' and when < ended - 1]
+
+
+def test_upload_runs_while_the_download_goes_on(
+        stack, demo_session, demo_glance, tmp_path, importer_settings):
+    """With no conversion the upload starts once the format is known and
+    follows the download; the image is active only after every check."""
+    path, original = images.make_qcow2(str(tmp_path), 'overlap.qcow2',
+                                       size=48 * 1024 * 1024)
+    job = import_slowly(stack, demo_session, demo_glance, tmp_path,
+                        importer_settings, 'overlap.qcow2')
+
+    assert_saving_during_the_download(job)
     image = assert_image_holds(demo_glance, job, original, tmp_path)
     with open(path, 'rb') as served:
         assert image.os_hash_value == hashlib.sha512(
@@ -256,29 +271,15 @@ def test_a_qcow2_made_raw_uploads_while_it_downloads(
     """A qcow2 written in the order of its disk is made raw as it
     arrives: Glance receives the raw disk during the download, and the
     image is active only after qemu-img map confirmed what was sent."""
-    path, original = images.make_qcow2(str(tmp_path), 'arriving.qcow2',
-                                       size=48 * 1024 * 1024)
-    seen = []
-    done = threading.Event()
-    with FileServer(tmp_path, rate=8 * 1024 * 1024) as slow:
-        importer_settings['URL_ALLOWLIST'] = ['127.0.0.1:%d' % slow.port]
-        job = submit(demo_session, stack, slow.url('arriving.qcow2'),
-                     disk_format='raw')
-        watcher = threading.Thread(target=watch_glance, args=(
-            demo_glance, job.image_name, seen, done), daemon=True)
-        watcher.start()
-        try:
-            run_to_active(job)
-        finally:
-            done.set()
-            watcher.join()
+    _path, original = images.make_qcow2(str(tmp_path), 'arriving.qcow2',
+                                        size=48 * 1024 * 1024)
+    job = import_slowly(stack, demo_session, demo_glance, tmp_path,
+                        importer_settings, 'arriving.qcow2',
+                        disk_format='raw')
 
-    download = job.phases[0]
     assert [p['phase'] for p in job.phases] == [
         'downloading', 'converting', 'uploading']
-    ended = datetime.datetime.fromisoformat(download['end']).timestamp()
-    assert [when for when, status in seen
-            if status == 'saving' and when < ended - 1]
+    assert_saving_during_the_download(job)
     image = assert_image_holds(demo_glance, job, original, tmp_path)
     assert (image.disk_format, image.size) == ('raw', len(original))
     assert image.os_hash_value == hashlib.sha512(original).hexdigest()
