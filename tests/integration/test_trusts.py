@@ -198,9 +198,9 @@ def test_without_service_user_job_fails_when_the_token_expires(
     settings = worker_settings
     with serving(settings, tmp_path, TOKEN_SECONDS + 8) as (url, _original):
         request = login(short_stack, 'demo')
-        # Converted, so the upload starts after the download, once the
-        # token has expired.
-        job = submit(request, url, disk_format='raw')
+        # Converted to a file first (a VMDK), so the upload starts after
+        # the download, once the token has expired.
+        job = submit(request, url, disk_format='vmdk')
         assert job.trust_id == ''
         assert request.user.token.id not in job.auth_token
         assert crypto.decrypt(job.auth_token) == request.user.token.id
@@ -216,14 +216,16 @@ def test_without_service_user_job_fails_when_the_token_expires(
     assert job.auth_token == ''
 
 
+@pytest.mark.parametrize('disk_format', ['', 'raw'])
 def test_without_service_user_an_upload_begun_in_time_outlives_the_token(
-        short_stack, worker_settings, tmp_path):
-    # Kept as it is, the image is uploaded while it downloads: Glance
-    # took the token when the upload began, as with Horizon's own upload.
+        short_stack, worker_settings, tmp_path, disk_format):
+    # Kept as it is, or a qcow2 made raw, the image is uploaded while it
+    # downloads: Glance took the token when the upload began, as with
+    # Horizon's own upload.
     settings = worker_settings
     with serving(settings, tmp_path, TOKEN_SECONDS + 8) as (url, original):
         request = login(short_stack, 'demo')
-        job = submit(request, url)
+        job = submit(request, url, disk_format=disk_format)
         job, took = run(job)
 
     assert job.state == ImportJob.ACTIVE, failures.describe(
