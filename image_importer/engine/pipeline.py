@@ -380,40 +380,34 @@ class _RawFromQcow2:
         self._handoff = _Handoff()
         self.wrapper = format_inspector.InspectWrapper(self._handoff)
 
-    def chunks(self, available, limit=AHEAD):
+    def chunks(self, available):
         """Raw bytes of the disk that the file's first ``available`` bytes
-        hold, ``limit`` at most (None: all); ``NotStreamable`` if the
-        image holds what only QEMU reads."""
+        hold, ``AHEAD`` at most; ``NotStreamable`` if the image holds what
+        only QEMU reads."""
         with open(self.path, 'rb', buffering=0) as f:
             self.pending += self.layout.advance(
                 available, lambda offset, size: os.pread(f.fileno(), size,
                                                          offset))
         if self.layout.size is not None:
             disk.check_virtual_size(self.layout.size, self.max_virtual_size)
-        budget = limit
-        while self.pending and (budget is None or budget > 0):
+        budget = self.AHEAD
+        while self.pending and budget > 0:
             length, offset = self.pending[0]
-            take = length if budget is None else min(length, budget)
-            yield from self._send(take, offset)
-            if take == length:
-                self.pending.pop(0)
-            else:
-                self.pending[0] = (length - take, None if offset is None
-                                   else offset + take)
-            if budget is not None:
-                budget -= take
-
-    def _send(self, length, offset):
-        for data in disk.read_extents(self.path, [(length, offset)]):
-            self._handoff.chunk = data
-            yield self.wrapper.read(len(data))
-        qcow2._merge(self.sent, length, offset)
-        self.done += length
+            take = min(length, budget)
+            yield from self._inspected([(take, offset)])
+            qcow2.merge(self.sent, take, offset)
+            self.done += take
+            self.pending = disk.skip(self.pending, take)
+            budget -= take
 
     def rest(self, found):
         """The disk past what was sent, by QEMU's map ``found``."""
-        for data in disk.read_extents(self.path,
-                                      disk.skip(found, self.done)):
+        return self._inspected(disk.skip(found, self.done))
+
+    def _inspected(self, extents):
+        """The bytes of ``extents`` of the work file, through the format
+        inspector."""
+        for data in disk.read_extents(self.path, extents):
             self._handoff.chunk = data
             yield self.wrapper.read(len(data))
 
@@ -479,14 +473,14 @@ class _Follower:
                                      self.request.max_virtual_size)
             self.convert(size)
 
-    def convert(self, available, limit=_RawFromQcow2.AHEAD):
+    def convert(self, available):
         """Feed the upload the raw disk that the work file's first
         ``available`` bytes hold, starting it with the first of them. An
         image only QEMU can read stops the upload (deleting its image, if
         it began) and goes on as a download to the work file, to be
         converted once it is whole."""
         try:
-            for data in self.raw.chunks(available, limit):
+            for data in self.raw.chunks(available):
                 if self.upload is None:
                     self.start('raw', 0)
                 self.upload.reader.feed(data)

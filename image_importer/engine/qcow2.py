@@ -44,7 +44,7 @@ class NotStreamable(Exception):
     """The image uses something ``Layout`` does not read: QEMU will."""
 
 
-def _merge(found, length, offset):
+def merge(found, length, offset):
     """Append an extent, joined to the last one where they continue."""
     if found:
         last_length, last_offset = found[-1]
@@ -87,7 +87,7 @@ class Layout:
                 # No L2 table: its clusters are unallocated, all zeros.
                 end = min((l1_index + 1) * self._entries * cluster,
                           self.size)
-                _merge(found, end - self.position, None)
+                merge(found, end - self.position, None)
                 self.position = end
                 continue
             entries = self._table(l2_offset, available, read)
@@ -103,13 +103,13 @@ class Layout:
             length = min(cluster, self.size - self.position)
             host = entry & OFFSET_MASK
             if entry & ZERO or not host:
-                _merge(found, length, None)
+                merge(found, length, None)
             elif host % cluster:
                 raise NotStreamable('misaligned cluster at %d' % host)
             elif host + length > available:
                 break
             else:
-                _merge(found, length, host)
+                merge(found, length, host)
             self.position += length
         return found
 

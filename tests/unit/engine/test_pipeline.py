@@ -8,6 +8,7 @@ import pytest
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
 from image_importer.engine.errors import ImportFailure
+from tools import images
 from tools.fileserver import Fault
 from tools.fileserver import FileServer
 
@@ -171,3 +172,35 @@ def test_a_resumed_download_keeps_its_holes_and_bytes(tmp_path):
     assert received.resumed_at == left - 1
     assert (workdir / 'source').read_bytes() == data
     assert received.checksums['sha256'] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_qcow2_made_raw_as_it_arrives_sends_at_most_ahead_a_write(
+        tmp_path):
+    """64 MiB of the disk at most for each write of the download: the
+    zeros of an empty disk cost no download, and the download must not
+    wait for all of them."""
+    path = images.make_sparse_qcow2(str(tmp_path), 'empty.qcow2',
+                                    200 * 1024 * 1024, data=1024 * 1024)
+    raw = pipeline._RawFromQcow2(path, None)
+    size = os.path.getsize(path)
+    expected = images.to_raw_bytes(path, 'qcow2')
+
+    sent = [b''.join(raw.chunks(size)) for _write in range(4)]
+
+    assert [len(part) for part in sent] == [
+        raw.AHEAD, raw.AHEAD, raw.AHEAD, 200 * 1024 * 1024 - 3 * raw.AHEAD]
+    assert b''.join(sent) == expected
+    assert raw.done == len(expected) and raw.pending == []
+
+
+def test_a_qcow2_too_large_a_disk_is_refused_before_a_byte_is_sent(
+        tmp_path):
+    path = images.make_sparse_qcow2(str(tmp_path), 'huge.qcow2',
+                                    64 * 1024 * 1024)
+    raw = pipeline._RawFromQcow2(path, max_virtual_size=32 * 1024 * 1024)
+
+    with pytest.raises(ImportFailure) as exc:
+        next(raw.chunks(os.path.getsize(path)))
+
+    assert exc.value.code == 'virtual_too_large'
+    assert raw.done == 0

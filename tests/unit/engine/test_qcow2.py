@@ -33,7 +33,7 @@ def arriving(path, step=MiB):
             return os.pread(f.fileno(), length, offset)
         for available in list(range(step, size, step)) + [size]:
             for extent in layout.advance(available, read):
-                qcow2._merge(found, *extent)
+                qcow2.merge(found, *extent)
             positions.append((available, layout.position))
     return layout, found, positions
 
