@@ -4,6 +4,7 @@ import logging
 
 from celery import signals
 
+import image_importer
 from image_importer import runner
 from image_importer.worker import app
 
@@ -25,6 +26,9 @@ def sweep():
 def _sweep_at_start(**kwargs):
     """Pick up jobs left behind while no worker ran, and remove the work
     folders of jobs that cannot continue on this host."""
+    LOG.info('Import worker %s ready (%s %s)',
+             getattr(kwargs.get('sender'), 'hostname', '-'),
+             image_importer.DISTRIBUTION, image_importer.__version__)
     sweep.delay()
     try:
         runner.clean_work_dirs()

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+import image_importer
 from image_importer import delegation
 from image_importer import runner
 from image_importer.models import ImportJob
@@ -22,6 +23,10 @@ from image_importer.models import StateConflict
 
 class Command(BaseCommand):
     help = __doc__.splitlines()[0]
+
+    def get_version(self):
+        """``django-admin importer --version``: the plugin's version."""
+        return image_importer.__version__
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest='action', required=True)
