@@ -174,6 +174,12 @@ class Dashboard:
             str(self.venv / 'bin' / 'django-admin'), 'runserver',
             '127.0.0.1:%d' % self.port, '--insecure', '--noreload'])
         self.start_worker()
+        self._wait_for(self.url + '/auth/login/', timeout)
+        return self
+
+    def _wait_for(self, url, timeout):
+        """The body of ``url`` once it answers; fails early if one of the
+        processes exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
@@ -181,11 +187,11 @@ class Dashboard:
                     raise RuntimeError('%s exited; see %s' % (
                         name, self.state / 'logs' / ('%s.log' % name)))
             try:
-                urllib.request.urlopen(self.url + '/auth/login/', timeout=5)
-                return self
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    return response.read()
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.3)
-        raise RuntimeError('Horizon did not answer on %s' % self.url)
+        raise RuntimeError('nothing answered on %s' % url)
 
     def _stop(self, name, timeout=10):
         proc = self.procs.pop(name, None)

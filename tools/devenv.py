@@ -30,6 +30,8 @@ SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'nbdcopy': 'libnbd-bin',
                    'chromium': 'chromium',
                    'xz': 'xz-utils', 'bzip2': 'bzip2', 'zstd': 'zstd',
                    'openssl': 'openssl',
+                   # serves the static files of the operator tests' Horizon
+                   'nginx': 'nginx',
                    'redis-server': 'redis-server',
                    'rabbitmq-server': 'rabbitmq-server',
                    # builds mysqlclient, the MariaDB driver
@@ -56,8 +58,10 @@ def say(text):
 
 
 def ensure_system_packages():
+    # Servers such as nginx live in sbin, which a user's PATH may lack.
+    path = os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin', '/sbin'])
     missing = sorted({pkg for cmd, pkg in SYSTEM_PACKAGES.items()
-                      if not shutil.which(cmd)})
+                      if not shutil.which(cmd, path=path)})
     if not missing:
         return
     if os.geteuid() != 0:
