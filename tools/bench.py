@@ -1,4 +1,4 @@
-"""End-to-end import benchmark on the real local stack (issue 6).
+"""End-to-end import benchmark on the real local stack.
 
 Run from the Horizon virtualenv (``tools/test`` makes it), or ``tox -e
 bench``::
@@ -30,7 +30,7 @@ measuring side by side:
 With ``--rss-size``, the importer also imports a bigger image once, to
 compare the worker's peak RSS. Every image is checked (active, size, disk
 format, Glance's hash equal to the expected bytes') and deleted. Prints a
-markdown table of medians and ratios, the targets of issue 6 as MET or
+markdown table of medians and ratios, the speed targets as MET or
 MISSED, and one JSON line. The exit status is 1 if any measurement failed
 (not for a missed target); the state dir (logs) is then kept.
 

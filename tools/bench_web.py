@@ -1,4 +1,4 @@
-"""Web-side benchmark on the real local stack (issue 6).
+"""Web-side benchmark on the real local stack.
 
 Run from the Horizon virtualenv (``tools/test`` makes it)::
 
@@ -838,7 +838,7 @@ def verdicts(bench):
 
 
 def report(bench, targets, command):
-    lines = ['', '## Web-side targets (issue 6)', '',
+    lines = ['', '## Web-side targets', '',
              '`%s`' % command, '',
              '| target | server | median | p90 | verdict |',
              '| --- | --- | ---: | ---: | --- |']
