@@ -110,7 +110,9 @@ MESSAGES = {
     'glance_quota_size': _('This image needs at least %(size_h)s, but your '
                            'project has only %(free_h)s left of its '
                            '%(limit_h)s of image storage in the Image '
-                           'service. Delete images you no longer need, or '
+                           'service. Delete images you no longer need, '
+                           'keep the image as qcow2 rather than raw (it '
+                           'stores only the part of the disk in use), or '
                            'ask the operator to raise the image_size_total '
                            'limit, then retry.'),
     'glance_unreachable': _('The Image service could not be reached. Retry '
@@ -134,6 +136,12 @@ MESSAGES = {
                         'downloaded (after %(done_h)s). Retry the import.'),
     'disk_full': _('The importer ran out of disk space. Retry later; if it '
                    'keeps happening, tell the operator.'),
+    'output_too_large': _('Converted to %(format)s, this image would be '
+                          '%(size_h)s, more than the %(limit_h)s this cloud '
+                          'accepts, so nothing was sent to the Image '
+                          'service. Keep it as %(source)s (choose Automatic '
+                          'as the format): it stores only the part of the '
+                          'disk in use.'),
     'virtual_too_large': _('The image describes a %(size_h)s disk, more '
                            'than the %(limit_h)s this cloud accepts.'),
     'not_an_iso': _('This file (%(name)s) is a %(format)s disk image, not '

@@ -121,6 +121,21 @@ def space_limit(workdir, max_bytes, reserve):
     return free if max_bytes is None else min(max_bytes, free)
 
 
+def check_output(request, size, disk_format, source_format):
+    """Refuse, before its first byte goes to Glance, an image of ``size``
+    bytes in ``disk_format`` made from a ``source_format`` file, that the
+    operator's size limit or the project's Glance quota would refuse: a
+    small qcow2 of a large empty disk is its whole virtual size once raw.
+    """
+    if request.max_bytes is not None and size > request.max_bytes:
+        raise ImportFailure('output_too_large', size=size,
+                            limit=request.max_bytes, format=disk_format,
+                            source=source_format)
+    if request.glance_client is not None:
+        glance.check_quota(request.glance_client, size=size,
+                           new_image=not request.image_id)
+
+
 def require_space(workdir, needed, reserve):
     free = _free(workdir, reserve)
     if free < needed:
@@ -482,6 +497,9 @@ class _Follower:
         try:
             for data in self.raw.chunks(available):
                 if self.upload is None:
+                    # The header gave the disk's size: all of it is sent.
+                    check_output(self.request, self.raw.layout.size, 'raw',
+                                 'qcow2')
                     self.start('raw', 0)
                 self.upload.reader.feed(data)
         except qcow2.NotStreamable as exc:
@@ -639,6 +657,10 @@ def _run(request, workdir, reporter, expected):
             raise ImportFailure('format_disagreement',
                                 format=follower.format, qemu=info.format)
     target = request.disk_format or info.format
+    if target == 'raw' and info.format != 'raw' and (
+            follower is None or follower.upload is None):
+        # Made raw, the whole virtual disk goes to Glance.
+        check_output(request, info.virtual_size, target, info.format)
     data = received.path
     size = None
     if follower is not None and follower.raw is not None:
@@ -660,8 +682,10 @@ def _run(request, workdir, reporter, expected):
         if target != info.format:
             data = _convert(request, workdir, reporter, received, info,
                             target)
-        reporter.phase('uploading')
         size = os.path.getsize(data)
+        if target not in ('raw', info.format):
+            check_output(request, size, target, info.format)
+        reporter.phase('uploading')
         image_id = glance.upload(
             request.glance_client, request.image_meta(target), data, size,
             reporter.progress, reporter.image_created,

@@ -14,7 +14,9 @@ from glanceclient import exc as glance_exc
 import pytest
 
 from image_importer.engine.errors import ImportFailure
+from image_importer.engine import fetch
 from image_importer.engine import glance
+from image_importer.engine import pipeline
 from tools import dashboard
 from tools.fileserver import FileServer
 from tools import images
@@ -200,3 +202,50 @@ def test_usage_report_is_the_one_the_unit_tests_use(limited_stack):
     client = client_for(limited_stack, 'admin')
 
     assert client.info.get_usage() == test_limits.USAGE_WITH_LIMITS
+
+
+@pytest.mark.parametrize('overlap', [True, False])
+def test_quota_check_counts_the_raw_size_of_a_qcow2_made_raw(
+        limited_stack, tmp_path, overlap):
+    # A qcow2 of a few hundred KiB whose raw disk is over the project's
+    # 1 MiB: Glance would refuse it only after the first mebibyte.
+    samples = tmp_path / 'samples'
+    samples.mkdir()
+    images.make_sparse_qcow2(str(samples), 'small.qcow2', 8 * MiB,
+                             data=64 * 1024)
+    work = tmp_path / 'work'
+    work.mkdir()
+    client = client_for(limited_stack, 'admin')
+    made = []
+    with FileServer(samples) as server:
+        request = pipeline.ImportRequest(
+            url=server.url('small.qcow2'),
+            fetcher=fetch.Fetcher(fetch.UrlPolicy(
+                allow=('127.0.0.1:%d' % server.port,))),
+            glance_client=client,
+            image_meta=lambda disk_format: {
+                'name': 'over-quota-once-raw', 'disk_format': disk_format,
+                'container_format': 'bare'},
+            disk_format='raw', overlap=overlap)
+        with pytest.raises(ImportFailure) as refused:
+            pipeline.run(request, str(work), Reporter(made))
+
+    assert (refused.value.code, refused.value.params) == (
+        'glance_quota_size', {'size': 8 * MiB, 'limit': MiB, 'free': MiB})
+    assert made == []
+    assert [i for i in client.images.list()
+            if i.name == 'over-quota-once-raw'] == []
+
+
+class Reporter:
+    def __init__(self, made):
+        self.made = made
+
+    def phase(self, name):
+        pass
+
+    def progress(self, done, total):
+        pass
+
+    def image_created(self, image_id):
+        self.made.append(image_id)

@@ -285,8 +285,10 @@ def test_quota_check_refuses_an_image_over_the_size_left():
     assert message == (
         'This image needs at least 2.0\xa0MB, but your project has only '
         '1.0\xa0MB left of its 4.0\xa0MB of image storage in the Image '
-        'service. Delete images you no longer need, or ask the operator to '
-        'raise the image_size_total limit, then retry.')
+        'service. Delete images you no longer need, keep the image as '
+        'qcow2 rather than raw (it stores only the part of the disk in '
+        'use), or ask the operator to raise the image_size_total limit, '
+        'then retry.')
 
 
 def test_quota_check_counts_whole_mebibytes_as_glance_does():
