@@ -389,7 +389,6 @@ class _RawFromQcow2:
         self.path = path
         self.max_virtual_size = max_virtual_size
         self.layout = qcow2.Layout()
-        self.pending = []
         self.sent = []
         self.done = 0
         self._handoff = _Handoff()
@@ -398,22 +397,25 @@ class _RawFromQcow2:
     def chunks(self, available):
         """Raw bytes of the disk that the file's first ``available`` bytes
         hold, ``AHEAD`` at most; ``NotStreamable`` if the image holds what
-        only QEMU reads."""
+        only QEMU reads, or is laid out in more pieces than
+        ``disk.MAX_EXTENTS`` (QEMU's map would be refused too)."""
         with open(self.path, 'rb', buffering=0) as f:
-            self.pending += self.layout.advance(
-                available, lambda offset, size: os.pread(f.fileno(), size,
-                                                         offset))
-        if self.layout.size is not None:
-            disk.check_virtual_size(self.layout.size, self.max_virtual_size)
-        budget = self.AHEAD
-        while self.pending and budget > 0:
-            length, offset = self.pending[0]
-            take = min(length, budget)
-            yield from self._inspected([(take, offset)])
-            qcow2.merge(self.sent, take, offset)
-            self.done += take
-            self.pending = disk.skip(self.pending, take)
-            budget -= take
+            def read(offset, size):
+                return os.pread(f.fileno(), size, offset)
+
+            # The header's size is checked before anything else is read.
+            size = self.layout.header(available, read)
+            if size is None:
+                return
+            disk.check_virtual_size(size, self.max_virtual_size)
+            found = self.layout.advance(available, read, self.AHEAD)
+        for length, offset in found:
+            yield from self._inspected([(length, offset)])
+            qcow2.merge(self.sent, length, offset)
+            if len(self.sent) > disk.MAX_EXTENTS:
+                raise qcow2.NotStreamable('more than %d extents'
+                                          % disk.MAX_EXTENTS)
+            self.done += length
 
     def rest(self, found):
         """The disk past what was sent, by QEMU's map ``found``."""

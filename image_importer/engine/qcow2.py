@@ -59,41 +59,68 @@ def merge(found, length, offset):
 class Layout:
     """Reads a qcow2's mapping as the file grows.
 
-    ``advance(available, read)``: ``read(offset, size)`` returns bytes of
+    ``header(available, read)``: ``read(offset, size)`` returns bytes of
     the file, of which the first ``available`` have arrived. Returns the
-    disk's next extents, ``[(length, offset), ...]`` in order, that those
-    bytes place: ``length`` bytes of the disk lie unchanged at ``offset``
-    in the file (within what arrived), or are zeros where ``offset`` is
-    None. ``position`` is how much of the disk is placed so far, ``size``
-    the disk's size (once the header has arrived).
+    disk's size once the header has arrived (None before), so that a
+    caller can refuse a disk too large before anything else is read.
+
+    ``advance(available, read, limit)`` returns the disk's next extents,
+    ``[(length, offset), ...]`` in order, that those bytes place, at most
+    ``limit`` bytes of the disk (rounded up to a whole cluster; None: no
+    bound): ``length`` bytes of the disk lie unchanged at ``offset`` in the
+    file (within what arrived), or are zeros where ``offset`` is None.
+    A run of zero or unallocated clusters costs one step, however long;
+    each cluster of data costs one, so a call's work is bounded by
+    ``limit``. ``position`` is how much of the disk is placed so far,
+    ``size`` the disk's size.
     """
 
     def __init__(self):
         self.size = None
         self.position = 0
         self._l1 = None
-        self._l2 = (None, None)     # the last L2 table read: offset, entries
+        self._header = None
+        # The last L2 table read: offset, entries, zero runs.
+        self._l2 = (None, None, None)
 
-    def advance(self, available, read):
+    def header(self, available, read):
+        """The disk's size, once the header has arrived; None before."""
+        if self.size is None and available >= V3_HEADER:
+            self._parse_header(read(0, V3_HEADER))
+        return self.size
+
+    def advance(self, available, read, limit=None):
         found = []
-        if self._l1 is None and not self._start(available, read):
+        if self.header(available, read) is None:
+            return found
+        if self._l1 is None and not self._read_l1(available, read):
             return found
         cluster = self._cluster
-        while self.position < self.size:
+        stop = self.size
+        if limit is not None:
+            # Whole clusters, so that every step starts on one.
+            stop = min(stop, self.position + max(
+                -(-limit // cluster) * cluster, cluster))
+        while self.position < stop:
             index = self.position >> self._bits
             l1_index, l2_index = divmod(index, self._entries)
+            table_end = (l1_index + 1) * self._entries * cluster
             l2_offset = self._l1[l1_index]
             if not l2_offset:
                 # No L2 table: its clusters are unallocated, all zeros.
-                end = min((l1_index + 1) * self._entries * cluster,
-                          self.size)
-                merge(found, end - self.position, None)
-                self.position = end
+                self._zeros(found, min(table_end, stop))
                 continue
-            entries = self._table(l2_offset, available, read)
-            if entries is None:
+            table = self._table(l2_offset, available, read)
+            if table is None:
                 break
+            entries, zero_until = table
             entry = entries[l2_index]
+            run_end = zero_until[l2_index]
+            if run_end > l2_index:
+                # Zero or unallocated clusters up to entry ``run_end``.
+                self._zeros(found, min(
+                    table_end - (self._entries - run_end) * cluster, stop))
+                continue
             if entry & COMPRESSED:
                 raise NotStreamable('compressed cluster at disk offset %d'
                                     % self.position)
@@ -102,22 +129,20 @@ class Layout:
                                     'disk offset %d' % self.position)
             length = min(cluster, self.size - self.position)
             host = entry & OFFSET_MASK
-            if entry & ZERO or not host:
-                merge(found, length, None)
-            elif host % cluster:
+            if host % cluster:
                 raise NotStreamable('misaligned cluster at %d' % host)
-            elif host + length > available:
+            if host + length > available:
                 break
-            else:
-                merge(found, length, host)
+            merge(found, length, host)
             self.position += length
         return found
 
-    def _start(self, available, read):
-        """Read the header and the L1 table once they have arrived."""
-        if available < V3_HEADER:
-            return False
-        header = read(0, V3_HEADER)
+    def _zeros(self, found, end):
+        end = min(end, self.size)
+        merge(found, end - self.position, None)
+        self.position = end
+
+    def _parse_header(self, header):
         (magic, version, backing_offset, _backing_size, bits, size,
          crypt_method, l1_size, l1_offset, _refcount_offset,
          _refcount_clusters, _snapshots, _snapshots_offset) = \
@@ -141,28 +166,58 @@ class Layout:
                 l1_offset % cluster):
             raise NotStreamable('L1 table of %d entries at %d' %
                                 (l1_size, l1_offset))
-        if l1_offset + needed * 8 > available:
-            return False
         self._bits, self._cluster, self._entries = bits, cluster, entries
         # Version 2 has no zero flag: its bit 0 is reserved.
         self._reserved = L2_RESERVED | (ZERO if version == 2 else 0)
-        self._l1 = []
+        self._header = (l1_offset, needed)
+        self.size = size
+
+    def _read_l1(self, available, read):
+        """Read the L1 table once it has arrived."""
+        l1_offset, needed = self._header
+        if l1_offset + needed * 8 > available:
+            return False
+        l1 = []
         for entry in struct.unpack('>%dQ' % needed,
                                    read(l1_offset, needed * 8)):
-            if entry & L1_RESERVED or (entry & OFFSET_MASK) % cluster:
+            if entry & L1_RESERVED or (entry & OFFSET_MASK) % self._cluster:
                 raise NotStreamable('L1 entry %#x' % entry)
-            self._l1.append(entry & OFFSET_MASK)
-        self.size = size
+            l1.append(entry & OFFSET_MASK)
+        self._l1 = l1
         return True
 
     def _table(self, offset, available, read):
-        """The entries of the L2 table at ``offset``, or None while it
-        has not all arrived."""
+        """The L2 table at ``offset``: its entries, and for each entry the
+        index past the run of zero or unallocated entries it starts (its
+        own index if it is not one); None while it has not all arrived."""
         if self._l2[0] == offset:
-            return self._l2[1]
+            return self._l2[1:]
         if offset + self._cluster > available:
             return None
-        entries = struct.unpack('>%dQ' % self._entries,
-                                read(offset, self._cluster))
-        self._l2 = (offset, entries)
-        return entries
+        data = read(offset, self._cluster)
+        entries = struct.unpack('>%dQ' % self._entries, data)
+        if data.count(0) == len(data):
+            zero_until = _AllZero(self._entries)
+        else:
+            zero_until = [0] * self._entries
+            until = self._entries
+            invalid = COMPRESSED | self._reserved
+            for index in range(self._entries - 1, -1, -1):
+                entry = entries[index]
+                if entry & invalid or not (
+                        entry & ZERO or not entry & OFFSET_MASK):
+                    until = index
+                zero_until[index] = until
+        self._l2 = (offset, entries, zero_until)
+        return entries, zero_until
+
+
+class _AllZero:
+    """The zero runs of an L2 table of unallocated entries only: every
+    entry's run reaches the table's end."""
+
+    def __init__(self, entries):
+        self._entries = entries
+
+    def __getitem__(self, index):
+        return self._entries

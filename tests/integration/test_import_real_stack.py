@@ -334,8 +334,8 @@ def test_what_qemu_img_map_does_not_confirm_is_converted_again(
     real = qcow2.Layout.advance
     misread = []
 
-    def advance(layout, available, read):
-        found = real(layout, available, read)
+    def advance(layout, available, read, limit=None):
+        found = real(layout, available, read, limit)
         if found and not misread and found[0][1] is not None:
             length, offset = found[0]
             found[0:1] = [(65536, offset + 65536), (length - 65536,

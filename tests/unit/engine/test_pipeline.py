@@ -190,7 +190,7 @@ def test_a_qcow2_made_raw_as_it_arrives_sends_at_most_ahead_a_write(
     assert [len(part) for part in sent] == [
         raw.AHEAD, raw.AHEAD, raw.AHEAD, 200 * 1024 * 1024 - 3 * raw.AHEAD]
     assert b''.join(sent) == expected
-    assert raw.done == len(expected) and raw.pending == []
+    assert raw.done == raw.layout.position == len(expected)
 
 
 def test_a_qcow2_too_large_a_disk_is_refused_before_a_byte_is_sent(

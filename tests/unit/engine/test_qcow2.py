@@ -1,7 +1,9 @@
 """engine.qcow2: placing a qcow2's disk from the part of the file that
 arrived, checked against real qemu-img images and ``qemu-img map``."""
 
+import contextlib
 import os
+import signal
 import struct
 import subprocess
 
@@ -210,3 +212,107 @@ def test_agrees_takes_placed_zeros_where_qemu_says_zeros(tmp_path):
     # The same where the file holds data: no.
     theirs[1:3] = [(MiB - 65536, offset + MiB), (65536, None)]
     assert not disk.agrees(path, ours, theirs)
+
+
+# -- hostile layouts: bounded work, whatever the header claims --------------
+
+PiB = 1024 ** 5
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """Fail (rather than hang) if the block runs longer than ``seconds``:
+    the bound on work this code must keep is orders of magnitude below."""
+    def expired(signum, frame):
+        raise AssertionError('still running after %s s' % seconds)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def one_zero_table_for_everything(path, size=64 * PiB, bits=21):
+    """A qcow2 of a ``size`` disk in 2 MiB clusters whose every L1 entry
+    names the same L2 table, which is all zeros: 6 MiB of file."""
+    cluster = 1 << bits
+    entries = cluster // 8
+    l1_size = -(-size // (cluster * entries))
+    header = qcow2._V2.pack(qcow2.MAGIC, 3, 0, 0, bits, size, 0, l1_size,
+                            cluster, 0, 0, 0, 0)
+    header += qcow2._V3.pack(0, 0, 0, 4, qcow2.V3_HEADER)
+    with open(path, 'wb') as f:
+        f.write(header)
+        f.seek(cluster)
+        f.write(struct.pack('>%dQ' % l1_size, *[2 * cluster] * l1_size))
+        f.truncate(3 * cluster)
+    return path
+
+
+def test_a_huge_disk_is_refused_from_its_header_before_any_table(
+        tmp_path):
+    from image_importer.engine import pipeline
+    from image_importer.engine.errors import ImportFailure
+
+    path = one_zero_table_for_everything(str(tmp_path / 'huge.qcow2'))
+    raw = pipeline._RawFromQcow2(path, max_virtual_size=4 * 1024 ** 4)
+
+    with deadline(5), pytest.raises(ImportFailure) as refused:
+        next(raw.chunks(os.path.getsize(path)))
+
+    assert refused.value.code == 'virtual_too_large'
+    assert refused.value.params['size'] == 64 * PiB
+    assert raw.done == 0
+
+
+def test_zero_runs_are_stepped_over_whole(tmp_path):
+    path = one_zero_table_for_everything(str(tmp_path / 'zeros.qcow2'))
+    content = open(path, 'rb').read()
+
+    def read(offset, size):
+        return content[offset:offset + size]
+
+    layout = qcow2.Layout()
+    with deadline(5):
+        # One bounded step: 64 MiB of the disk, whatever it claims.
+        assert layout.advance(len(content), read, 64 * MiB) == [
+            (64 * MiB, None)]
+        # The rest, unbounded: one step for each of the 131,072 tables.
+        assert layout.advance(len(content), read) == [
+            (64 * PiB - 64 * MiB, None)]
+    assert layout.position == layout.size == 64 * PiB
+
+
+def test_a_step_places_at_most_its_limit_of_data(tmp_path):
+    path, data = images.make_qcow2(str(tmp_path), size=8 * MiB)
+    content = open(path, 'rb').read()
+    layout = qcow2.Layout()
+
+    steps = []
+    while layout.position < len(data):
+        found = layout.advance(len(content), lambda o, n: content[o:o + n],
+                               MiB)
+        steps.append(sum(length for length, _offset in found))
+
+    assert steps == [MiB] * 8
+
+
+def test_a_disk_in_too_many_pieces_is_left_to_qemu(tmp_path, monkeypatch):
+    from image_importer.engine import pipeline
+
+    # Clusters written in the reverse order of the disk: no two extents
+    # of the file join, so each costs the worker a list entry.
+    path = str(tmp_path / 'reversed.qcow2')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-o',
+                    'cluster_size=4096', path, '64K'], check=True)
+    qemu_io(path, *['write -P %d %d 4k' % (index + 1, index * 4096)
+                    for index in range(15, -1, -1)])
+    monkeypatch.setattr(disk, 'MAX_EXTENTS', 8)
+    raw = pipeline._RawFromQcow2(path, None)
+
+    with pytest.raises(qcow2.NotStreamable):
+        list(raw.chunks(os.path.getsize(path)))
+    assert len(raw.sent) <= 9
