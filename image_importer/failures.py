@@ -161,6 +161,12 @@ MESSAGES = {
                            'download is damaged or not the file you meant. '
                            'Nothing was uploaded. Check the URL and the '
                            'checksum, then retry.'),
+    'archive_header_too_large': _('The archive holds a %(kind)s header '
+                                  'of %(size_h)s, more than the %(limit_h)s '
+                                  'allowed (file names and attributes need '
+                                  'far less), so it is refused. Make the '
+                                  'archive again with plain names, or '
+                                  'import the disk image itself.'),
     'unpacked_too_large': _('The file unpacks to more than %(limit_h)s, '
                             'more than this cloud accepts (or a '
                             'decompression bomb); it was stopped.'),

@@ -308,6 +308,48 @@ class _Feed:
         return data
 
 
+# Extended headers (pax, GNU long names) are read whole into memory by
+# tarfile: refuse larger ones, and long chains of them, before that.
+MAX_EXTENDED_HEADER = 64 * 1024
+MAX_EXTENDED_CHAIN = 8
+_EXTENDED = {tarfile.XHDTYPE: 'pax', tarfile.XGLTYPE: 'pax',
+             tarfile.SOLARIS_XHDTYPE: 'pax',
+             tarfile.GNUTYPE_LONGNAME: 'long name',
+             tarfile.GNUTYPE_LONGLINK: 'long link name'}
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A member header whose extended headers are checked for size before
+    tarfile reads them, and whose sparse maps are never read (sparse
+    members are refused)."""
+
+    def _proc_member(self, tar):
+        kind = _EXTENDED.get(self.type)
+        if kind is None:
+            tar.extended_chain = 0
+            if self.type == tarfile.GNUTYPE_SPARSE:
+                _refuse_sparse(self.name)
+            return super()._proc_member(tar)
+        if self.size > MAX_EXTENDED_HEADER:
+            raise ImportFailure('archive_header_too_large', kind=kind,
+                                size=self.size, limit=MAX_EXTENDED_HEADER)
+        tar.extended_chain = getattr(tar, 'extended_chain', 0) + 1
+        if tar.extended_chain > MAX_EXTENDED_CHAIN:
+            raise ImportFailure('archive_corrupt', detail='more than %d '
+                                'extended headers for one member'
+                                % MAX_EXTENDED_CHAIN)
+        return super()._proc_member(tar)
+
+    def _proc_gnusparse_10(self, next, pax_headers, tar):
+        # The map of a PAX 1.0 sparse member is in its data, any length.
+        _refuse_sparse(pax_headers.get('GNU.sparse.name', next.name))
+
+
+def _refuse_sparse(name):
+    raise ImportFailure('archive_unsafe_member', name=_display(name),
+                        reason='sparse')
+
+
 def _corrupt(exc):
     return ImportFailure('archive_corrupt', detail=str(exc))
 
@@ -354,7 +396,8 @@ class _Archive:
                            limits.max_output)
         try:
             self._tar = tarfile.open(fileobj=self._feed, mode='r|',
-                                     bufsize=CHUNK)
+                                     bufsize=CHUNK,
+                                     tarinfo=_BoundedTarInfo)
         except tarfile.TarError as exc:
             raise _corrupt(exc)
         self._files = self._regular_files()

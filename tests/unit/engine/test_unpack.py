@@ -9,6 +9,7 @@ demand, as the unpacker reads them, so the test never holds them whole.
 import bz2
 import gzip
 import io
+import itertools
 import lzma
 import os
 import shutil
@@ -21,6 +22,7 @@ import zlib
 import pytest
 import zstandard
 
+from image_importer import failures
 from image_importer.engine import unpack
 from image_importer.engine.errors import ImportFailure
 from tools import images
@@ -533,3 +535,83 @@ def test_a_truncated_tar_is_refused():
     exc = failure(data[:50_000])
 
     assert exc.code == 'archive_corrupt'
+
+
+def extended_header(kind, size):
+    """A member header of ``kind`` (pax 'x', GNU long name 'L', ...)
+    announcing ``size`` bytes of extended data."""
+    header = tarfile.TarInfo('././@Extended')
+    header.type = kind
+    header.size = size
+    return header.tobuf(tarfile.USTAR_FORMAT)
+
+
+@pytest.mark.parametrize('kind', [tarfile.XHDTYPE, tarfile.XGLTYPE,
+                                  tarfile.GNUTYPE_LONGNAME,
+                                  tarfile.GNUTYPE_LONGLINK])
+def test_a_huge_extended_header_is_refused_before_it_is_read(kind):
+    # 400 MiB of header in about 400 KiB of gzip: tarfile would read it
+    # whole into memory.
+    size = 400 * MIB
+    bomb = Bomb('gzip', size, extended_header(kind, size))
+    reader = Reader(bomb, most=4096)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImportFailure) as exc:
+            unpack.open_stream(reader, LIMITS)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert exc.value.code == 'archive_header_too_large'
+    assert exc.value.params == {
+        'kind': 'long link name' if kind == tarfile.GNUTYPE_LONGLINK
+        else 'long name' if kind == tarfile.GNUTYPE_LONGNAME else 'pax',
+        'size': size, 'limit': 64 * 1024}
+    assert reader.consumed < 64 * 1024
+    assert peak < 4 * MIB
+    message = failures.describe(exc.value.code, exc.value.params)
+    assert '400.0\xa0MB' in message and '64.0\xa0KB' in message
+
+
+def test_an_extended_header_within_the_bound_is_read():
+    long_name = 'd/' * 1000 + 'disk.raw'      # a 2 KiB pax path
+    data = os.urandom(4096)
+    unpacked, output, _reader = unpack_bytes(tar_bytes((long_name, data)))
+    assert output == data
+    assert unpacked.member == long_name[:255]
+
+
+def test_a_chain_of_extended_headers_is_refused():
+    chain = b''
+    for index in range(unpack.MAX_EXTENDED_CHAIN + 1):
+        record = b'%d comment=%d\n' % (len(b'%d comment=x\n') + len(
+            str(index)), index)
+        header = extended_header(tarfile.XHDTYPE, len(record))
+        chain += header + record.ljust(512, b'\0')
+    exc = failure(chain + tar_bytes(('disk.raw', b'x' * 512)))
+    assert exc.code == 'archive_corrupt'
+    assert 'extended headers' in exc.params['detail']
+
+
+def test_gnu_sparse_maps_are_not_read():
+    # An old-GNU sparse member whose map goes on in extension blocks.
+    info = tarfile.TarInfo('disk.raw')
+    info.type = tarfile.GNUTYPE_SPARSE
+    info.size = 0
+    header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+    header[482] = 1      # "isextended": more map blocks follow
+    header[148:156] = b'        '
+    checksum = sum(header)
+    header[148:156] = b'%06o\0 ' % checksum
+    extension = bytearray(512)
+    extension[504] = 1   # and more, 64 MiB of them
+    reader = Reader(itertools.chain([bytes(header)],
+                                    [bytes(extension) * 2048] * 64))
+
+    with pytest.raises(ImportFailure) as exc:
+        unpack.open_stream(reader, LIMITS)
+
+    assert (exc.value.code, exc.value.params['reason']) == (
+        'archive_unsafe_member', 'sparse')
+    assert reader.consumed < 64 * 1024
