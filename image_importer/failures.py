@@ -16,11 +16,10 @@ MESSAGES = {
                             'imported. Use one of: %(allowed)s.'),
     'host_not_found': _('The server name "%(host)s" could not be found. '
                         'Check the URL for typing mistakes.'),
-    'address_not_allowed': _('"%(host)s" points to an address this cloud '
-                             'does not download from (%(address)s, port '
-                             '%(port)s), such as an internal network. Use a '
-                             'public URL, or ask the operator to allow this '
-                             'mirror.'),
+    'address_not_allowed': _('"%(host)s" (port %(port)s) is not an '
+                             'address this cloud downloads from, such as an '
+                             'internal network. Use a public URL, or ask '
+                             'the operator to allow this mirror.'),
     'tls_error': _('The secure connection to %(host)s failed: %(reason)s. '
                    'Check that the server has a valid certificate.'),
     'connect_failed': _('Could not connect to %(host)s: %(reason)s. Check '

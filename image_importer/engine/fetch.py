@@ -25,7 +25,28 @@ DEFAULT_PORTS = {'http': 80, 'https': 443}
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 5
 CHUNK_SIZE = 1024 * 1024
-NAT64_PREFIX = ipaddress.ip_network('64:ff9b::/96')
+
+# Addresses a download never reaches unless the operator's allowlist names
+# them, whatever ``ipaddress.is_global`` says in this Python release: not
+# routable on the Internet, or tunnels and translations (checked again as
+# the IPv4 address they carry).
+DENIED = tuple(ipaddress.ip_network(net) for net in (
+    '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8',
+    '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24', '192.0.2.0/24',
+    '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24',
+    '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4',
+    '::/128', '::1/128', '64:ff9b:1::/48', '100::/64', '2001::/23',
+    '2001:db8::/32', '3fff::/20', '5f00::/16', 'fc00::/7', 'fe80::/10',
+    'fec0::/10', 'ff00::/8',
+))
+# IPv6 forms that carry an IPv4 address in their last 32 bits.
+IPV4_TAIL = tuple(ipaddress.ip_network(net) for net in (
+    '::ffff:0:0/96',        # IPv4-mapped
+    '::ffff:0:0:0/96',      # SIIT, IPv4-translated
+    '64:ff9b::/96',         # NAT64, well-known prefix
+    '::/96',                # IPv4-compatible (deprecated)
+))
+SIX_TO_FOUR = ipaddress.ip_network('2002::/16')
 
 
 def split_credentials(url):
@@ -44,15 +65,20 @@ def split_credentials(url):
     return clean, userinfo
 
 
+def _is_address(host):
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
 def _legacy_numeric(host):
     """Decimal, hex, octal or shortened IPv4 forms (``2130706433``,
     ``0x7f.1``, ``0177.0.0.1``, ``127.1``): resolvers accept them, people
     do not read them as addresses, so they are refused."""
-    try:
-        ipaddress.ip_address(host)
+    if _is_address(host):
         return False
-    except ValueError:
-        pass
     try:
         socket.inet_aton(host)
     except OSError:
@@ -61,13 +87,25 @@ def _legacy_numeric(host):
 
 
 def _unwrap(address):
-    """See through IPv6 forms that carry an IPv4 address."""
+    """The IPv4 address an IPv6 form carries (mapped, translated, NAT64,
+    IPv4-compatible, 6to4), or the address itself."""
     if address.version == 6:
-        if address.ipv4_mapped:
-            return address.ipv4_mapped
-        if address in NAT64_PREFIX:
+        if any(address in net for net in IPV4_TAIL) and int(address) > 1:
             return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if address in SIX_TO_FOUR:
+            return ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
     return address
+
+
+def is_public(address):
+    """Whether ``address`` (and any IPv4 address it carries) is a public
+    Internet address: global, and on no deny list."""
+    for each in {address, _unwrap(address)}:
+        if not each.is_global or any(
+                each.version == net.version and each in net
+                for net in DENIED):
+            return False
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,10 +187,11 @@ class UrlPolicy:
         return scheme, host, port or DEFAULT_PORTS[scheme]
 
     def permits(self, host, address, port):
-        address = _unwrap(ipaddress.ip_address(address))
-        if any(e.matches(host, address, port) for e in self._entries):
+        address = ipaddress.ip_address(address)
+        if any(e.matches(host, each, port) for e in self._entries
+               for each in {address, _unwrap(address)}):
             return True
-        return address.is_global and port in self.ports
+        return is_public(address) and port in self.ports
 
     def resolve(self, host, port):
         """Resolve ``host`` once and return an address the policy permits."""
@@ -164,8 +203,14 @@ class UrlPolicy:
         for address in addresses:
             if self.permits(host, address, port):
                 return address
-        raise ImportFailure('address_not_allowed', host=host,
-                            address=addresses[0], port=port)
+        LOG.info('Refused %s: it resolved to %s (port %d)', host,
+                 ', '.join(addresses), port)
+        # The user learns the address only when they typed it: a name's
+        # address would tell them what internal names resolve to.
+        params = dict(host=host, port=port)
+        if _is_address(host):
+            params['address'] = host
+        raise ImportFailure('address_not_allowed', **params)
 
 
 class Fetcher:

@@ -346,7 +346,8 @@ class CheckURLTests(helpers.TestCase):
         res = self.check('http://169.254.169.254/latest/meta-data/')
 
         self.assertEqual(400, res.status_code)
-        self.assertIn('does not download from', res.json()['error'])
+        self.assertIn('not an address this cloud downloads from',
+                      res.json()['error'])
 
     def test_check_names_a_bad_url(self):
         res = self.check('not a url')

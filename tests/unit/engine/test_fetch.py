@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from image_importer import failures
 from image_importer.engine import fetch
 from image_importer.engine.errors import ImportFailure
 from tools.fileserver import Fault
@@ -156,7 +157,56 @@ def test_dns_answer_with_private_address_is_refused(resolver,
         fetch.Fetcher(fetch.UrlPolicy()).open(
             'https://images.example.org/x.img')
     assert exc.value.code == 'address_not_allowed'
-    assert exc.value.params['address'] == '10.20.30.40'
+    # A name's address is not told: it would map internal names.
+    assert exc.value.params == {'host': 'images.example.org', 'port': 443}
+    assert '10.20' not in failures.describe(exc.value.code,
+                                            exc.value.params)
+
+
+def test_a_typed_address_that_is_refused_is_named(no_connections):
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Fetcher(fetch.UrlPolicy()).open('http://10.1.2.3/x.img')
+    assert exc.value.params == {'host': '10.1.2.3', 'port': 80,
+                                'address': '10.1.2.3'}
+
+
+@pytest.mark.parametrize('host', [
+    '[2002:a9fe:a9fe::1]',          # 6to4 of 169.254.169.254
+    '[2002:7f00:1::1]',             # 6to4 of 127.0.0.1
+    '[::a9fe:a9fe]',                # IPv4-compatible
+    '[::7f00:1]',
+    '[::ffff:0:a9fe:a9fe]',         # SIIT
+    '[::ffff:0:a00:1]',
+    '[64:ff9b:1::a9fe:a9fe]',       # NAT64, local-use prefix
+    '[fec0::1]',                    # site-local
+    '[2001:0:4136:e378:8000:63bf:3fff:fdd2]',   # Teredo
+    '[2001:db8::1]', '[ff02::1]', '[100::1]', '[fc00::1]',
+    '192.0.2.1', '198.51.100.1', '203.0.113.1', '198.18.0.1',
+    '192.0.0.1', '224.0.0.1', '240.0.0.1', '255.255.255.255',
+    '192.88.99.1',
+])
+def test_every_non_public_form_is_refused(host, no_connections):
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Fetcher(fetch.UrlPolicy()).open('http://%s/x.img' % host)
+    assert exc.value.code == 'address_not_allowed'
+
+
+@pytest.mark.parametrize('address', ['8.8.8.8', '2606:4700:4700::1111',
+                                     '::ffff:8.8.8.8', '64:ff9b::808:808'])
+def test_public_addresses_and_their_ipv6_forms_are_allowed(address):
+    assert fetch.UrlPolicy().permits('mirror.example', address, 443)
+
+
+def test_the_deny_list_holds_whatever_is_global_says(monkeypatch):
+    # As in Python releases whose is_global let these through.
+    monkeypatch.setattr(fetch.ipaddress.IPv6Address, 'is_global',
+                        property(lambda self: True))
+    monkeypatch.setattr(fetch.ipaddress.IPv4Address, 'is_global',
+                        property(lambda self: True))
+    policy = fetch.UrlPolicy()
+    for address in ('fec0::1', '64:ff9b:1::a9fe:a9fe', '2002:a9fe:a9fe::1',
+                    '::a9fe:a9fe', '::ffff:0:a9fe:a9fe', '10.0.0.1'):
+        assert not policy.permits('x', address, 80), address
 
 
 def test_unknown_host_is_named(resolver, no_connections):
