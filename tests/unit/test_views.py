@@ -315,7 +315,12 @@ class CheckURLTests(helpers.TestCase):
     against a real server."""
 
     def check(self, url):
-        return self.client.get(CHECK_URL, {'url': url})
+        return self.client.post(CHECK_URL, {'url': url})
+
+    def test_check_takes_no_url_in_a_query_string(self):
+        # A URL's password would land in access logs.
+        res = self.client.get(CHECK_URL, {'url': 'https://u:pw@x.example/a'})
+        self.assertEqual(405, res.status_code)
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_reports_the_file_and_suggestions(self, probe):

@@ -80,11 +80,15 @@ class IndexView(tables.DataTableView):
 class CheckURLView(generic.View):
     """The Source step's "Check URL": what the server says of the file
     (a HEAD under the same URL rules as the worker, short timeouts), and
-    suggestions from its name. Nothing is downloaded."""
+    suggestions from its name. Nothing is downloaded. A POST with the
+    form's CSRF token: the URL may carry a password, which must not land
+    in a query string (and so in web servers' access logs)."""
 
-    def get(self, request):
+    http_method_names = ['post']
+
+    def post(self, request):
         try:
-            url = import_workflows.check_url(request.GET.get('url', ''))
+            url = import_workflows.check_url(request.POST.get('url', ''))
         except ValidationError as exc:
             return http.JsonResponse({'error': ' '.join(exc.messages)},
                                      status=400)
