@@ -7,6 +7,8 @@ from django.urls import reverse
 from openstack_dashboard.test import helpers
 
 from image_importer import crypto
+from image_importer.dashboards.project.image_imports import tables as \
+    import_tables
 from image_importer.engine import fetch
 from image_importer.models import ImportJob
 from tests.unit.factories import make_job
@@ -294,6 +296,18 @@ class ImageImportsViewTests(helpers.TestCase):
         res = self.client.get(INDEX_URL + '?' + back)
         self.assertEqual(newest_first[20:40],
                          [job.pk for job in res.context['table'].data])
+
+    def test_a_bad_pagination_marker_gives_the_first_page(self):
+        job = make_job(self.tenant.id, image_name='only-one')
+        table = import_tables.ImportJobsTable._meta
+        for marker in ('not-a-uuid', "1' OR '1'='1", '0' * 40,
+                       str(uuid.uuid4())):
+            for param in (table.pagination_param,
+                          table.prev_pagination_param):
+                res = self.client.get(INDEX_URL, {param: marker})
+                self.assertEqual(200, res.status_code, (param, marker))
+                self.assertEqual([job.pk], [
+                    j.pk for j in res.context['table'].data])
 
     def test_index_filters_by_name_and_status(self):
         make_job(self.tenant.id, image_name='ubuntu-noble')

@@ -1,4 +1,5 @@
 import datetime
+import uuid
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -26,6 +27,15 @@ from image_importer.engine import suggest
 from image_importer.models import ImportJob
 
 CHECK_TIMEOUT = 5
+
+
+def _job_id(value):
+    """A job id from a request, or None when it is not one (a marker
+    made up or cut short gives the first page, not an error)."""
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 class IndexView(tables.DataTableView):
@@ -57,8 +67,9 @@ class IndexView(tables.DataTableView):
         meta = self.table_class._meta
         size = utils_functions.get_page_size(self.request)
         jobs_qs = self._filtered(self.table_class.scope(self.request))
-        marker = self.request.GET.get(meta.pagination_param)
-        prev_marker = self.request.GET.get(meta.prev_pagination_param)
+        marker = _job_id(self.request.GET.get(meta.pagination_param))
+        prev_marker = _job_id(
+            self.request.GET.get(meta.prev_pagination_param))
         anchor = jobs_qs.filter(pk=marker or prev_marker).first() if (
             marker or prev_marker) else None
         if anchor and prev_marker:
