@@ -4,12 +4,20 @@ Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``. The key is
 ``IMAGE_IMPORTER['ENCRYPTION_KEY']`` or, when unset, derived from Django's
 SECRET_KEY with HKDF, so web and worker processes that share settings share
 the key and nothing secret is ever stored in the clear.
+
+Keys rotate: ``ENCRYPTION_KEY`` may be a list, newest first; secrets are
+encrypted with the first and decrypted with any of them, and with the
+keys derived from ``SECRET_KEY`` and Django's ``SECRET_KEY_FALLBACKS``
+(so a switch from the derived key to an explicit one, or a new
+``SECRET_KEY`` with the old one among the fallbacks, keeps the secrets of
+jobs already queued readable).
 """
 
 import base64
 import functools
 
 from cryptography.fernet import Fernet
+from cryptography.fernet import MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
@@ -17,18 +25,26 @@ from django.conf import settings
 from image_importer import conf
 
 
-@functools.lru_cache(maxsize=4)
-def _fernet(configured, secret_key):
-    if configured:
-        return Fernet(configured)
+def _derived(secret_key):
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                info=b'horizon-image-importer job secrets').derive(
                    secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+    return base64.urlsafe_b64encode(key)
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet(configured, secret_keys):
+    keys = list(configured) + [_derived(key) for key in secret_keys]
+    return MultiFernet([Fernet(key) for key in keys])
 
 
 def _box():
-    return _fernet(conf.get('ENCRYPTION_KEY'), settings.SECRET_KEY)
+    configured = conf.get('ENCRYPTION_KEY') or ()
+    if isinstance(configured, (str, bytes)):
+        configured = (configured,)
+    secret_keys = (settings.SECRET_KEY,
+                   *getattr(settings, 'SECRET_KEY_FALLBACKS', ()))
+    return _fernet(tuple(configured), tuple(secret_keys))
 
 
 def encrypt(text):
