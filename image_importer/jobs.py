@@ -47,9 +47,20 @@ def cancel(job):
         delegation.release(job)
 
 
+class NotYourPassword(Exception):
+    """A retry would reuse the source password another user gave."""
+
+
 def retry(request, job):
     """Run a failed or cancelled job again, as a new job with the acting
-    user's authority (the old one stays as the record of what happened)."""
+    user's authority (the old one stays as the record of what happened).
+    The source's password, if the job had one, goes only with its owner's
+    retry: another member (or an admin) imports the URL anew instead."""
+    if job.source_credentials and job.user_id != request.user.id:
+        raise NotYourPassword(_(
+            'The import of "%s" used a password for its source that only '
+            'the user who gave it may use again. Import the URL again with '
+            'your own password.') % job.image_name)
     data = {field: getattr(job, field) for field in REQUEST_FIELDS}
     data.update(name=job.image_name, kernel=job.kernel_id,
                 ramdisk=job.ramdisk_id, metadata=job.properties)

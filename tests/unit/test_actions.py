@@ -61,9 +61,7 @@ class ProjectActionTests(helpers.TestCase):
             self, enqueue):
         failed = make_job(self.tenant.id, state=ImportJob.FAILED,
                           user_id='someone-else', disk_format='raw',
-                          min_disk=3,
-                          source_credentials=crypto.encrypt('u:pw'),
-                          error_code='connection_lost')
+                          min_disk=3, error_code='connection_lost')
 
         with self.captureOnCommitCallbacks(execute=True):
             self.client.post(INDEX_URL, action('retry', failed))
@@ -73,10 +71,32 @@ class ProjectActionTests(helpers.TestCase):
                          (new.state, new.user_id, new.disk_format,
                           new.min_disk))
         self.assertEqual(self.token.id, crypto.decrypt(new.auth_token))
-        self.assertEqual('u:pw', crypto.decrypt(new.source_credentials))
+        self.assertEqual('', new.source_credentials)
         enqueue.assert_called_once_with(new.pk)
         self.assertEqual(ImportJob.FAILED,
                          ImportJob.objects.get(pk=failed.pk).state)
+
+    @mock.patch('image_importer.tasks.enqueue')
+    def test_retry_reuses_the_source_password_for_its_owner_only(
+            self, enqueue):
+        mine = make_job(self.tenant.id, state=ImportJob.FAILED,
+                        user_id=self.user.id,
+                        source_credentials=crypto.encrypt('u:pw'))
+        theirs = make_job(self.tenant.id, state=ImportJob.CANCELLED,
+                          user_id='someone-else',
+                          source_credentials=crypto.encrypt('them:secret'))
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.client.post(INDEX_URL, action('retry', mine))
+            res = self.client.post(INDEX_URL, action('retry', theirs),
+                                   follow=True)
+
+        [new] = ImportJob.objects.exclude(pk__in=(mine.pk, theirs.pk))
+        self.assertEqual('u:pw', crypto.decrypt(new.source_credentials))
+        enqueue.assert_called_once_with(new.pk)
+        messages = [str(m) for m in res.context['messages']]
+        self.assertTrue(any('password' in m and 'only' in m
+                            for m in messages), messages)
 
     def test_delete_a_finished_job_keeps_the_image(self):
         done = make_job(self.tenant.id, state=ImportJob.ACTIVE,

@@ -105,7 +105,7 @@ class RetryImport(RowAction, tables.BatchAction):
         job = jobs.get_job(request, obj_id, self.table.scope)
         try:
             jobs.retry(request, job)
-        except limits.LimitReached as exc:
+        except (limits.LimitReached, jobs.NotYourPassword) as exc:
             # Say why; the error goes on, so the retry counts as failed.
             exceptions.handle(request, str(exc), details='', escalate=True)
 
