@@ -3,17 +3,24 @@
 Read every value through ``get(name)`` so the defaults live in one place.
 """
 
+import logging
 import os
+import stat
 import tempfile
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+LOG = logging.getLogger(__name__)
 
 DEFAULTS = {
     # The workflow's default "Format in Glance": '' keeps the detected
     # format; e.g. 'raw' on a Ceph-backed cloud.
     'DEFAULT_DISK_FORMAT': '',
     # Where jobs download and convert; one private subdirectory per job.
-    'WORK_DIR': os.path.join(tempfile.gettempdir(), 'image-importer'),
+    # WORK_DIR and STATE_DIR are private: see private_dir() below.
+    'WORK_DIR': os.path.join(tempfile.gettempdir(),
+                             'image-importer-%d' % os.geteuid()),
     # URL policy (see image_importer.engine.fetch.UrlPolicy).
     'ALLOWED_SCHEMES': ('http', 'https'),
     'ALLOWED_PORTS': (80, 443),
@@ -44,7 +51,8 @@ DEFAULTS = {
     # STATE_DIR, no server needed, one machine only).
     'BROKER_URL': None,
     'BROKER_TRANSPORT_OPTIONS': {},
-    'STATE_DIR': os.path.join(tempfile.gettempdir(), 'image-importer-state'),
+    'STATE_DIR': os.path.join(tempfile.gettempdir(),
+                              'image-importer-state-%d' % os.geteuid()),
     # A running job's lease; renewed with every progress write.
     'LEASE_SECONDS': 300,
     # How often a running job writes its progress.
@@ -91,6 +99,38 @@ DEFAULTS = {
 
 def get(name):
     return getattr(settings, 'IMAGE_IMPORTER', {}).get(name, DEFAULTS[name])
+
+
+def private_dir(name):
+    """The folder of setting ``name`` (``WORK_DIR``, ``STATE_DIR``), made
+    private: created with mode 0700 if missing; an existing one must be a
+    folder (not a symbolic link) of the user this process runs as, and is
+    made 0700 if others could read or write it. Raises
+    ``ImproperlyConfigured`` otherwise: someone else's folder in a shared
+    place (such as /tmp) could hand the worker planted files, and Celery
+    beat's schedule file there is a pickle."""
+    path = os.path.abspath(get(name))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    found = os.lstat(path)
+    if not stat.S_ISDIR(found.st_mode):
+        raise ImproperlyConfigured(
+            'IMAGE_IMPORTER[%r] = %r is not a folder (a symbolic link or a '
+            'file): give a folder of its own to the user the importer runs '
+            'as.' % (name, path))
+    if found.st_uid != os.geteuid():
+        raise ImproperlyConfigured(
+            'IMAGE_IMPORTER[%r] = %r belongs to user id %d, not to the user '
+            'the importer runs as (%d): make it theirs (chown) or choose '
+            'another folder.' % (name, path, found.st_uid, os.geteuid()))
+    if found.st_mode & 0o077:
+        LOG.warning('%s %s could be read or written by others; made it '
+                    'private (mode 0700)', name, path)
+        os.chmod(path, 0o700)
+    return path
 
 
 def url_policy(**overrides):

@@ -205,8 +205,7 @@ def work_dir(job_id, wait=60):
     sharing the folder with the run that took over; the new run waits up
     to ``wait`` seconds for it to stop.
     """
-    root = conf.get('WORK_DIR')
-    os.makedirs(root, mode=0o700, exist_ok=True)
+    root = conf.private_dir('WORK_DIR')
     path = os.path.join(root, str(job_id))
     lock = _lock(path + '.lock', wait)
     try:

@@ -27,9 +27,8 @@ def celery_config():
 
     broker_url = conf.get('BROKER_URL')
     options = dict(conf.get('BROKER_TRANSPORT_OPTIONS'))
-    state_dir = conf.get('STATE_DIR')
-    # Beat's schedule lives here whatever the broker.
-    os.makedirs(state_dir, exist_ok=True)
+    # Beat's schedule (a pickle) lives here whatever the broker: private.
+    state_dir = conf.private_dir('STATE_DIR')
     if not broker_url:
         # A SQLite file through kombu's SQLAlchemy transport: messages are
         # written in transactions. (kombu's filesystem transport lets a

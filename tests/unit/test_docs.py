@@ -39,9 +39,11 @@ def settings_rows():
 
 def documented_default(text):
     """The value a default cell stands for: a Python literal, or a path
-    under Python's temporary folder written ``$TMPDIR/name``."""
+    under Python's temporary folder written ``$TMPDIR/name`` (``$UID``:
+    this process's user id)."""
     if text.startswith('$TMPDIR/'):
-        return os.path.join(tempfile.gettempdir(), text[len('$TMPDIR/'):])
+        return os.path.join(tempfile.gettempdir(), text[len('$TMPDIR/'):]
+                            .replace('$UID', str(os.geteuid())))
     return ast.literal_eval(text)
 
 
