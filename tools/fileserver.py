@@ -38,6 +38,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - stdlib's name
         self.server.requests.append((self.command, self.path,
                                      self.headers.get('Range')))
+        # Which requests carried credentials (and which), for the tests.
+        self.server.authorizations.append(
+            (self.path, self.headers.get('Authorization')))
 
     def do_HEAD(self):
         self._serve(body=False)
@@ -131,6 +134,7 @@ class FileServer:
                                                      handler)
         self.httpd.daemon_threads = True
         self.httpd.requests = []
+        self.httpd.authorizations = []
         self.httpd.rate = rate
         self.httpd.faults = {}
         if tls:
@@ -145,6 +149,11 @@ class FileServer:
     @property
     def requests(self):
         return self.httpd.requests
+
+    @property
+    def authorizations(self):
+        """(path, Authorization header or None) of each request."""
+        return self.httpd.authorizations
 
     @property
     def faults(self):

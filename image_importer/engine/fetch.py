@@ -239,13 +239,16 @@ class Fetcher:
                           **tls)
 
     def open(self, url, credentials=None, headers=None, expect=(200,),
-             method='GET'):
+             method='GET', origin=None):
         """GET (or HEAD) ``url``, following checked redirects.
 
         Returns ``(response, final_url)``; the response streams its body.
         A status outside ``expect`` (after redirects) is an ImportFailure.
+        ``credentials`` go only to ``origin`` (``(scheme, host, port)``,
+        by default ``url``'s): the server the user named, never one it
+        redirects to, however the request was reached.
         """
-        origin = self.policy.target(url)
+        origin = origin or self.policy.target(url)
         for _hop in range(MAX_REDIRECTS + 1):
             scheme, host, port = self.policy.target(url)
             address = self.policy.resolve(host, port)
@@ -378,6 +381,8 @@ class Download:
         the body really begins, 0 when the file changed."""
         self.fetcher = fetcher
         self.credentials = credentials
+        # The server the user named: the only one credentials go to.
+        self.origin = fetcher.policy.target(url)
         self.max_bytes = max_bytes
         self.resilience = resilience
         self.resumes = 0
@@ -458,7 +463,7 @@ class Download:
         response, _url = self.fetcher.open(
             self.url, self.credentials, expect=(200, 206),
             headers={'Range': 'bytes=%d-' % self.done,
-                     'If-Range': self.validator})
+                     'If-Range': self.validator}, origin=self.origin)
         content_range = response.headers.get('Content-Range', '')
         if (response.status != 206 or
                 not content_range.startswith('bytes %d-' % self.done)):

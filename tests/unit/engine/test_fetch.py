@@ -308,10 +308,26 @@ def test_deadline_ends_the_download(server):
     assert exc.value.code == 'deadline_exceeded'
 
 
-def test_credentials_go_only_to_the_original_host(server):
-    download = fetch.Download(allowing(server), server.url('image.img'),
-                              credentials='bob:secret')
-    assert read_all(download) == BODY
+def test_credentials_go_only_to_the_original_host(server, tmp_path):
+    mirror_root = tmp_path / 'mirror'
+    mirror_root.mkdir()
+    (mirror_root / 'image.img').write_bytes(BODY)
+    with FileServer(mirror_root) as mirror:
+        server.faults['/go.img'] = Fault(redirect=mirror.url('image.img'))
+        # The mirror drops the connection twice: the download resumes
+        # there, where it was redirected.
+        mirror.faults['/image.img'] = Fault(drop_after=1_000_000, drops=2)
+        policy = fetch.UrlPolicy(allow=('127.0.0.1',))
+        download = fetch.Download(fetch.Fetcher(policy),
+                                  server.url('go.img'),
+                                  credentials='bob:secret',
+                                  resilience=NO_WAIT)
+        assert read_all(download) == BODY
+        assert download.resumes == 2
+
+    assert [auth for _path, auth in server.authorizations] == [
+        'Basic Ym9iOnNlY3JldA==']
+    assert [auth for _path, auth in mirror.authorizations] == [None] * 3
 
 
 @pytest.mark.parametrize('address', [
