@@ -94,6 +94,12 @@ DEFAULTS = {
     # worker hosts both use this setting. Without it, a job runs on the
     # user's token and fails when that expires.
     'SERVICE_AUTH': None,
+    # The roles a job's trust delegates, of those the user holds on the
+    # project: what creating and uploading an image needs in Glance's
+    # default policy. TRUST_ROLES_PUBLIC are added for a public image
+    # (Glance's publicize_image is admin only by default).
+    'TRUST_ROLES': ('member', 'reader'),
+    'TRUST_ROLES_PUBLIC': ('admin',),
 }
 
 

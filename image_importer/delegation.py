@@ -5,7 +5,8 @@ user's token (encrypted) and can only finish while that token lives.
 
 With it, ``create_trust`` makes, at submit and with the user's token, a
 Keystone trust from the user (trustor) to the importer's service user
-(trustee): the user's project and roles, impersonation (Glance sees the user
+(trustee): the user's project and only the roles an import needs
+(``TRUST_ROLES``), impersonation (Glance sees the user
 itself, so the image belongs to the user's project and Glance's policies
 apply as for the user), expiring at the job's deadline. The job keeps only
 the trust's id, no token. The worker (``glance_client``) logs in as the
@@ -120,8 +121,21 @@ def _service_user_id(verify):
         raise ImportFailure('service_auth_failed')
 
 
-def _role_names(request):
-    return sorted({role['name'] for role in request.user.roles})
+def trust_roles(request, visibility='private'):
+    """The roles a job's trust delegates: of the user's roles on the
+    project, only those an import needs (``TRUST_ROLES``; and
+    ``TRUST_ROLES_PUBLIC`` for a public image, which Glance's default
+    policy lets only admins make), never every role the user holds."""
+    wanted = set(conf.get('TRUST_ROLES'))
+    if visibility == 'public':
+        wanted |= set(conf.get('TRUST_ROLES_PUBLIC'))
+    held = {role['name'] for role in request.user.roles}
+    roles = sorted(held & wanted)
+    if not roles:
+        raise ImportFailure('trust_refused', detail=(
+            'you hold none of the roles an import needs on this project '
+            '(%s)' % ', '.join(sorted(wanted))))
+    return roles
 
 
 def trust_deadline(now=None):
@@ -131,13 +145,15 @@ def trust_deadline(now=None):
         seconds=int(conf.get('JOB_TIMEOUT')) + TRUST_MARGIN)
 
 
-def create_trust(request):
-    """Trust the service user with the request user's project and roles.
+def create_trust(request, visibility='private'):
+    """Trust the service user with the request user's project and the
+    roles of theirs an import of ``visibility`` needs (``trust_roles``).
 
     Returns ``(trust_id, expires_at)``. Raises ``ImportFailure``
     (``service_auth_failed``, ``trust_refused``, ``keystone_unreachable``)
     when it cannot be made.
     """
+    roles = trust_roles(request, visibility)
     trustee = _service_user_id(_verify())
     client = api_keystone.keystoneclient(request)
     # Keystone refuses two identical trusts expiring in the same second:
@@ -149,7 +165,7 @@ def create_trust(request):
             trust = client.trusts.create(
                 trustee_user=trustee, trustor_user=request.user.id,
                 project=request.user.project_id,
-                role_names=_role_names(request), impersonation=True,
+                role_names=roles, impersonation=True,
                 expires_at=expires_at)
         except ks_exc.Conflict:
             if attempt == CREATE_ATTEMPTS - 1:

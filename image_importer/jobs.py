@@ -123,7 +123,8 @@ def submit(request, data, credentials=None):
     if delegation.enabled():
         # A trust to the service user instead of the token, which the job
         # may outlive; the token itself is not kept.
-        trust_id, expires = delegation.create_trust(request)
+        trust_id, expires = delegation.create_trust(
+            request, data.get('visibility') or 'private')
         authority = dict(trust_id=trust_id, auth_token='',
                          token_expires=expires)
     else:

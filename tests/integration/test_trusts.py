@@ -330,3 +330,31 @@ def test_cancel_and_delete_from_the_dashboard_delete_the_trust(
     assert keystone(short_stack, 'GET',
                     '/OS-TRUST/trusts/%s' % trust_id) == 404
     assert not ImportJob.objects.filter(pk=failed.pk).exists()
+
+
+@pytest.mark.parametrize('visibility, roles', [
+    ('private', {'member', 'reader'}),
+    ('public', {'admin', 'member', 'reader'}),
+])
+def test_an_admins_trust_carries_only_what_the_import_needs(
+        short_stack, worker_settings, tmp_path, visibility, roles):
+    settings = worker_settings
+    settings.IMAGE_IMPORTER['SERVICE_AUTH'] = short_stack.service_auth()
+    with serving(settings, tmp_path, 1) as (url, original):
+        request = login(short_stack, 'admin')
+        assert {'admin', 'member', 'reader'} <= {
+            r['name'] for r in request.user.roles}
+        job = submit(request, url, visibility=visibility)
+
+        trust = keystone(short_stack, 'GET',
+                         '/OS-TRUST/trusts/%s' % job.trust_id)['trust']
+        assert {r['name'] for r in trust['roles']} == roles
+        job, _took = run(job)
+
+    assert job.state == ImportJob.ACTIVE, failures.describe(
+        job.error_code, job.error_params)
+    glance = user_glance(short_stack, 'admin')
+    image = glance.images.get(job.image_id)
+    assert (image.status, image.visibility, image.owner) == (
+        'active', visibility, short_stack.project_ids['admin'])
+    glance.images.delete(image.id)

@@ -406,3 +406,39 @@ def test_delete_releases_a_trust_left_behind():
         jobs.delete(request, job)
     release.assert_called_once_with(job, request)
     assert not ImportJob.objects.filter(pk=job.pk).exists()
+
+
+def admin_request():
+    user = mock.Mock(id='u1', project_id='p1', roles=[
+        {'name': 'admin'}, {'name': 'manager'}, {'name': 'member'},
+        {'name': 'reader'}, {'name': 'load-balancer_admin'}])
+    return mock.Mock(user=user)
+
+
+@pytest.mark.parametrize('visibility, roles', [
+    ('private', ['member', 'reader']),
+    ('shared', ['member', 'reader']),
+    ('community', ['member', 'reader']),
+    ('public', ['admin', 'member', 'reader']),
+])
+def test_a_trust_delegates_only_the_roles_an_import_needs(
+        service_auth, keystoneclient, visibility, roles):
+    keystoneclient.trusts.create.return_value = mock.Mock(id='t1')
+    with mock.patch.object(delegation, '_service_user_id',
+                           return_value='svc'):
+        delegation.create_trust(admin_request(), visibility)
+
+    assert keystoneclient.trusts.create.call_args.kwargs[
+        'role_names'] == roles
+
+
+def test_a_user_without_the_roles_an_import_needs_gets_no_trust(
+        service_auth, keystoneclient, settings):
+    settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
+                                   TRUST_ROLES=('image_uploader',))
+    with pytest.raises(ImportFailure) as refused:
+        delegation.create_trust(admin_request())
+
+    assert refused.value.code == 'trust_refused'
+    assert 'image_uploader' in refused.value.params['detail']
+    keystoneclient.trusts.create.assert_not_called()
