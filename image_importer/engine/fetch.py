@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import ipaddress
 import logging
+import re
 import socket
 import time
 import urllib.parse
@@ -25,6 +26,7 @@ DEFAULT_PORTS = {'http': 80, 'https': 443}
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 5
 CHUNK_SIZE = 1024 * 1024
+_USERINFO = re.compile(r'//[^/?#]*@')
 
 # Addresses a download never reaches unless the operator's allowlist names
 # them, whatever ``ipaddress.is_global`` says in this Python release: not
@@ -50,15 +52,23 @@ SIX_TO_FOUR = ipaddress.ip_network('2002::/16')
 
 
 def split_credentials(url):
-    """Return ``(url_without_userinfo, 'user:password' or None)``."""
-    parts = urllib.parse.urlsplit(url)
+    """Return ``(url_without_userinfo, 'user:password' or None)``;
+    ``invalid_url`` for a URL urllib cannot take apart (a port out of
+    range, an unclosed IPv6 bracket)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        # Shown to the user: never the password part.
+        raise ImportFailure('invalid_url',
+                            url=_USERINFO.sub('//', url)[:200])
     if parts.username is None and parts.password is None:
         return url, None
     netloc = parts.hostname or ''
     if ':' in netloc:
         netloc = '[%s]' % netloc
-    if parts.port is not None:
-        netloc = '%s:%d' % (netloc, parts.port)
+    if port is not None:
+        netloc = '%s:%d' % (netloc, port)
     clean = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     userinfo = '%s:%s' % (urllib.parse.unquote(parts.username or ''),
                           urllib.parse.unquote(parts.password or ''))

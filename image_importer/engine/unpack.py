@@ -338,7 +338,12 @@ class _BoundedTarInfo(tarfile.TarInfo):
             raise ImportFailure('archive_corrupt', detail='more than %d '
                                 'extended headers for one member'
                                 % MAX_EXTENDED_CHAIN)
-        return super()._proc_member(tar)
+        try:
+            return super()._proc_member(tar)
+        except (ValueError, OverflowError, IndexError, KeyError) as exc:
+            # tarfile's parsing of pax records (numbers, sparse maps)
+            # raises these on malformed values.
+            raise _corrupt(exc) from None
 
     def _proc_gnusparse_10(self, next, pax_headers, tar):
         # The map of a PAX 1.0 sparse member is in its data, any length.
@@ -398,7 +403,7 @@ class _Archive:
             self._tar = tarfile.open(fileobj=self._feed, mode='r|',
                                      bufsize=CHUNK,
                                      tarinfo=_BoundedTarInfo)
-        except tarfile.TarError as exc:
+        except (tarfile.TarError, ValueError) as exc:
             raise _corrupt(exc)
         self._files = self._regular_files()
         self.kind = 'tar'

@@ -55,7 +55,10 @@ def check_url(value):
     schemes = list(conf.get('ALLOWED_SCHEMES'))
     try:
         validators.URLValidator(schemes=schemes)(url)
-    except ValidationError:
+        # What the worker parses must parse (a port over 65535 passes
+        # Django's validator).
+        fetch.split_credentials(url)
+    except (ValidationError, ImportFailure):
         raise ValidationError(
             _('Enter a full URL starting with %s, for example '
               'https://cloud-images.example.org/image.qcow2.')
