@@ -6,14 +6,22 @@ import sys
 
 import pytest
 from glanceclient import client as glance_client
+from playwright.sync_api import sync_playwright
 from keystoneauth1.identity import v3
 from keystoneauth1 import session as ks_session
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from tests.browser.helpers import ARTIFACTS  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
 
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+                 '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync',
+                 '--no-first-run', '--disable-quic']
 
 # Glance's largest image in the tests' stack, so that going over it is
 # cheap to test; every other test's image is far smaller.
@@ -66,3 +74,29 @@ def small_tmpfs(tmp_path):
     yield mount
     for mountpoint in mounted:
         subprocess.run(['umount', str(mountpoint)], check=True)
+
+
+# One Playwright (it allows one sync instance at a time) for every test
+# that drives the browser: tests/browser and tests/operator.
+@pytest.fixture(scope='session')
+def browser():
+    """Debian's Chromium; Playwright gives it a temporary profile and
+    removes it on close."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM,
+                                      headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page in a fresh context (no cookies): each test logs in itself."""
+    context = browser.new_context(viewport={'width': 1400, 'height': 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

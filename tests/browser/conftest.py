@@ -1,18 +1,13 @@
+"""Horizon with the plugin, and a sample server, for the browser tests
+(the browser itself is in tests/conftest.py, shared with tests/operator)."""
+
 import sys
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.browser.helpers import ARTIFACTS
 from tools import dashboard
 from tools import stack as stack_tool
 from tools.fileserver import FileServer
-
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-                 '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync',
-                 '--no-first-run', '--disable-quic']
 
 
 @pytest.fixture(scope='session')
@@ -47,27 +42,3 @@ def material_horizon(stack, samples, tmp_path):
         extra_settings="DEFAULT_THEME = 'material'\n")
     with instance:
         yield instance
-
-
-@pytest.fixture(scope='session')
-def browser():
-    """Debian's Chromium; Playwright gives it a temporary profile and
-    removes it on close."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM,
-                                      headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    """A page in a fresh context (no cookies): each test logs in itself."""
-    context = browser.new_context(viewport={'width': 1400, 'height': 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
