@@ -166,6 +166,12 @@ MESSAGES = {
                                   'far less), so it is refused. Make the '
                                   'archive again with plain names, or '
                                   'import the disk image itself.'),
+    'decompression_bomb': _('This %(compression)s file expands more than '
+                            '%(ratio)s times (%(done_h)s became %(size_h)s '
+                            'and more): a decompression bomb, or a disk '
+                            'almost entirely empty. It was stopped. Import '
+                            'the image as qcow2 instead, which stores no '
+                            'empty space.'),
     'unpacked_too_large': _('The file unpacks to more than %(limit_h)s, '
                             'more than this cloud accepts (or a '
                             'decompression bomb); it was stopped.'),

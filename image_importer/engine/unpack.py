@@ -47,6 +47,13 @@ class Limits:
     """How much unpacking a download may take."""
 
     max_output: int                 # bytes of disk image produced, at most
+    # Past ``ratio_floor`` bytes of output, a compressed file may expand
+    # at most ``max_ratio`` times (output / input read so far): a bomb
+    # fails as one, having read little, and the source never waits long
+    # while the worker digests what a few bytes became. gzip cannot pass
+    # 1:1032; a real disk image, even mostly empty, stays far below.
+    max_ratio: int = 4096
+    ratio_floor: int = 64 << 20
     max_members: int = 64           # tar members
     max_descriptor: int = 1 << 20   # OVF file size
     xz_memlimit: int = 256 << 20    # lzma decoder memory
@@ -80,7 +87,8 @@ class Unpacked:
 
 def open_stream(reader, limits):
     """Start unpacking ``reader`` (``read(n)``, b'' at the end)."""
-    raw = _Buffered(reader.read)
+    source = _Counted(reader.read)
+    raw = _Buffered(source.read)
     head = raw.peek(6)
     compression = None
     for name, magic in MAGIC.items():
@@ -89,15 +97,45 @@ def open_stream(reader, limits):
     if compression is None:
         decoded = _chunked(_passthrough(raw))
     elif compression == 'zstd':
-        decoded = _chunked(_zstd_frames(raw, limits))
+        decoded = _chunked(_ratio_bounded(
+            _zstd_frames(raw, limits), source, compression, limits))
     else:
-        decoded = _chunked(_streams(raw, compression, limits))
+        decoded = _chunked(_ratio_bounded(
+            _streams(raw, compression, limits), source, compression, limits))
     if decoded.peek(262)[257:] == b'ustar':
         archive = _Archive(decoded, limits)
         return Unpacked(compression, archive.kind, archive.member,
                         archive.chunks())
     return Unpacked(compression, None, None,
                     _capped(decoded, limits.max_output))
+
+
+class _Counted:
+    """A ``read(n)`` that counts the bytes it gave."""
+
+    def __init__(self, read):
+        self._read = read
+        self.count = 0
+
+    def read(self, n):
+        data = self._read(n)
+        self.count += len(data)
+        return data
+
+
+def _ratio_bounded(chunks, source, compression, limits):
+    """Pass decoded ``chunks`` on while they stay within the limits'
+    expansion ratio of the input ``source`` has given."""
+    done = 0
+    for chunk in chunks:
+        done += len(chunk)
+        if done > limits.ratio_floor and (
+                done > limits.max_ratio * source.count):
+            raise ImportFailure('decompression_bomb',
+                                compression=compression,
+                                ratio=limits.max_ratio, done=source.count,
+                                size=done)
+        yield chunk
 
 
 class _Buffered:

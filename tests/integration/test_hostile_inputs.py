@@ -2,6 +2,7 @@
 dearly, run as the worker runs them against the real Keystone + Glance."""
 
 import pytest
+import zstandard
 
 from image_importer import conf
 from image_importer import failures
@@ -44,3 +45,21 @@ def test_a_tiny_qcow2_of_a_huge_disk_is_not_made_raw(
         '64.0\xa0GB this cloud accepts, so nothing was sent to the Image '
         'service. Keep it as qcow2 (choose Automatic as the format): it '
         'stores only the part of the disk in use.')
+
+
+def test_a_zstd_bomb_fails_as_a_bomb_not_as_a_network_fault(
+        stack, demo_session, demo_glance, sample_server, importer_settings):
+    # 2 TiB of zeros in 1 GiB zstd frames: a 64 MiB file.
+    frame = zstandard.ZstdCompressor().compress(bytes(GiB))
+    with open(sample_server.root / 'bomb.raw.zst', 'wb') as f:
+        for _ in range(2048):
+            f.write(frame)
+    job = submit(demo_session, stack, sample_server.url('bomb.raw.zst'))
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (ImportJob.FAILED,
+                                           'decompression_bomb')
+    # What the streamed upload had begun is deleted.
+    assert images_named(demo_glance, job.image_name) == []

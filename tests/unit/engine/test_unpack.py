@@ -28,7 +28,8 @@ from image_importer.engine.errors import ImportFailure
 from tools import images
 
 MIB = 1 << 20
-LIMITS = unpack.Limits(max_output=64 * MIB)
+# The expansion ratio's own tests set it; here the output cap is tested.
+LIMITS = unpack.Limits(max_output=64 * MIB, ratio_floor=1 << 40)
 OVF1 = 'http://schemas.dmtf.org/ovf/envelope/1'
 OVF2 = 'http://schemas.dmtf.org/ovf/envelope/2'
 
@@ -624,3 +625,34 @@ def test_a_malformed_pax_record_is_a_corrupt_archive():
     disk.pax_headers = {'GNU.sparse.map': ''}
     exc = failure(disk.tobuf(tarfile.PAX_FORMAT) + bytes(1024))
     assert exc.code == 'archive_corrupt'
+
+
+@pytest.mark.parametrize('compression', ['zstd', 'xz', 'bzip2'])
+def test_a_bomb_under_the_size_limit_fails_as_a_bomb_having_read_little(
+        compression):
+    # The limit on output is far away (64 GiB, as a cloud would set it):
+    # the expansion ratio stops the bomb once past its first 64 MiB.
+    limits = unpack.Limits(max_output=64 << 30)
+    bomb = Bomb(compression, size=4 << 30, step=16 * MIB)
+    reader = Reader(bomb, most=64 * 1024)
+    with pytest.raises(ImportFailure) as exc:
+        read_all(unpack.open_stream(reader, limits))
+
+    assert exc.value.code == 'decompression_bomb'
+    assert exc.value.params['ratio'] == 4096
+    assert exc.value.params['size'] > 64 * MIB
+    assert reader.consumed < 64 * MIB // 4096 + 4 * MIB
+    assert bomb.compressed <= 512 * MIB
+    assert 'expands more than 4096 times' in failures.describe(
+        exc.value.code, exc.value.params)
+
+
+def test_a_mostly_empty_disk_is_no_bomb():
+    # 256 MiB of raw disk, 256 KiB of it data, as xz: expands about a
+    # thousand times, within the bound.
+    data = os.urandom(256 * 1024) + bytes(256 * MIB)
+    compressed = lzma.compress(data, preset=0)
+    assert 500 < len(data) // len(compressed) < 4096
+    _unpacked, output, _reader = unpack_bytes(
+        compressed, unpack.Limits(max_output=1 << 30))
+    assert output == data
