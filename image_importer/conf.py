@@ -30,6 +30,11 @@ DEFAULTS = {
     # variables are never used.
     'PROXY_URL': None,
     'CONNECT_TIMEOUT': 10,
+    # Check URL runs in the dashboard's own threads: at most this many
+    # seconds in all (redirects included), and at most CHECK_URL_RATE[0]
+    # checks per user every CHECK_URL_RATE[1] seconds.
+    'CHECK_URL_DEADLINE': 15,
+    'CHECK_URL_RATE': (10, 60),
     'READ_TIMEOUT': 60,
     'MAX_IMAGE_SIZE': 64 * 1024 ** 3,
     # Largest disk (as the guest sees it) an image may describe.

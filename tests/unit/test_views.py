@@ -1,14 +1,18 @@
 """View tests for Project > Compute > Image Imports, with Horizon's helpers."""
 
+import threading
+import time
 from unittest import mock
 import uuid
 
+from django.core.cache import cache
 from django.urls import reverse
 from openstack_dashboard.test import helpers
 
 from image_importer import crypto
 from image_importer.dashboards.project.image_imports import tables as \
     import_tables
+from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.models import ImportJob
 from tests.unit.factories import make_job
@@ -328,8 +332,40 @@ class CheckURLTests(helpers.TestCase):
     calls, so the probe is mocked here; engine/test_fetch.py runs it
     against a real server."""
 
+    def setUp(self):
+        super().setUp()
+        cache.clear()       # the per-user rate of checks
+
     def check(self, url):
         return self.client.post(CHECK_URL, {'url': url})
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_check_answers_within_its_deadline(self, probe):
+        # A server that trickles its answer holds a dashboard thread only
+        # as long as the deadline.
+        release = threading.Event()
+        probe.side_effect = lambda *args: release.wait(30)
+        started = time.monotonic()
+        try:
+            with self.settings(IMAGE_IMPORTER={'CHECK_URL_DEADLINE': 0.5}):
+                res = self.check('https://slow.example.org/a.img')
+        finally:
+            release.set()
+        self.assertEqual(504, res.status_code)
+        self.assertIn('did not answer within', res.json()['error'])
+        self.assertLess(time.monotonic() - started, 10)
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_checks_are_limited_per_user(self, probe):
+        probe.side_effect = ImportFailure('http_status', status=404,
+                                          reason='Not Found')
+        with self.settings(IMAGE_IMPORTER={'CHECK_URL_RATE': (3, 60)}):
+            codes = [self.check('https://x.example.org/%d' % n).status_code
+                     for n in range(5)]
+            res = self.check('https://x.example.org/again')
+        self.assertEqual([400, 400, 400, 429, 429], codes)
+        self.assertIn('Too many checks', res.json()['error'])
+        self.assertEqual(3, probe.call_count)
 
     def test_check_takes_no_url_in_a_query_string(self):
         # A URL's password would land in access logs.

@@ -1,6 +1,9 @@
 import datetime
+import threading
+import time
 import uuid
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django import http
@@ -27,6 +30,42 @@ from image_importer.engine import suggest
 from image_importer.models import ImportJob
 
 CHECK_TIMEOUT = 5
+
+
+def _check_allowed(user_id):
+    """Whether the user may check one more URL now (CHECK_URL_RATE)."""
+    count, window = conf.get('CHECK_URL_RATE')
+    key = 'image-importer-check:%s:%d' % (user_id, time.time() // window)
+    cache.add(key, 0, int(window) + 1)
+    try:
+        return cache.incr(key) <= count
+    except ValueError:       # the entry expired in between: a new window
+        return True
+
+
+def _within(seconds, call, *args):
+    """``(result, None)`` or ``(None, ImportFailure)`` of ``call(*args)``
+    if it ends within ``seconds``; None if it does not (the call goes on
+    in its thread until its own socket timeouts end it)."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append((call(*args), None))
+        except ImportFailure as exc:
+            outcome.append((None, exc))
+        except Exception as exc:  # the request's thread reports it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True,
+                              name='image-importer-check')
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        return None
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
 
 
 def _job_id(value):
@@ -103,14 +142,26 @@ class CheckURLView(generic.View):
         except ValidationError as exc:
             return http.JsonResponse({'error': ' '.join(exc.messages)},
                                      status=400)
+        if not _check_allowed(request.user.id):
+            return http.JsonResponse({'error': str(_(
+                'Too many checks in a short time: wait a minute, then '
+                'check again.'))}, status=429)
         url, credentials = fetch.split_credentials(url)
         policy = conf.url_policy(connect_timeout=CHECK_TIMEOUT,
                                  read_timeout=CHECK_TIMEOUT)
-        try:
-            found = fetch.probe(fetch.Fetcher(policy), url, credentials)
-        except ImportFailure as exc:
+        deadline = float(conf.get('CHECK_URL_DEADLINE'))
+        outcome = _within(deadline, fetch.probe, fetch.Fetcher(policy), url,
+                          credentials)
+        if outcome is None:
+            return http.JsonResponse({'error': str(_(
+                'The server did not answer within %d seconds. Check the URL, '
+                'or submit it: the import tries longer.') % deadline)},
+                status=504)
+        found, failure = outcome
+        if failure is not None:
             return http.JsonResponse(
-                {'error': str(failures.describe(exc.code, exc.params))},
+                {'error': str(failures.describe(failure.code,
+                                                failure.params))},
                 status=400)
         return http.JsonResponse({
             'file_name': found.file_name,
