@@ -424,22 +424,37 @@ class Download:
             raise ImportFailure('too_large', size=self.total, limit=max_bytes)
 
     def read(self, size=CHUNK_SIZE):
+        """Up to ``size`` bytes (fewer only at the end). The pace and the
+        deadline are checked after each receive from the socket, not each
+        ``size`` bytes: a source that trickles a byte at a time, each
+        within the read timeout, still fails as too slow."""
+        parts = []
+        got = 0
+        while got < size:
+            data = self._receive(size - got)
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+            self.done += len(data)
+            if self.max_bytes is not None and self.done > self.max_bytes:
+                raise ImportFailure('too_large', size=self.done,
+                                    limit=self.max_bytes)
+            self._check_pace()
+        return b''.join(parts)
+
+    def _receive(self, size):
+        """What one receive gives, resuming a dropped connection."""
         while True:
             try:
-                data = self._response.read(size, decode_content=False)
+                data = self._response.read1(size, decode_content=False)
             except urllib3.exceptions.HTTPError as exc:
                 self._resume(exc)
                 continue
             if not data and self.total is not None and self.done < self.total:
                 self._resume('%d of %d bytes' % (self.done, self.total))
                 continue
-            break
-        self.done += len(data)
-        if self.max_bytes is not None and self.done > self.max_bytes:
-            raise ImportFailure('too_large', size=self.done,
-                                limit=self.max_bytes)
-        self._check_pace()
-        return data
+            return data
 
     def _check_pace(self):
         now = self._clock()

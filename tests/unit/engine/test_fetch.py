@@ -6,6 +6,7 @@ misbehaves on request; a stub resolver stands in for DNS.
 
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -294,6 +295,26 @@ def test_too_slow_source_fails(server):
     with pytest.raises(ImportFailure) as exc:
         download.read(1000)
     assert exc.value.code == 'too_slow'
+
+
+@pytest.mark.parametrize('resilience, code', [
+    (fetch.Resilience(min_rate=1000, window=1.0), 'too_slow'),
+    (fetch.Resilience(deadline=1.0, min_rate=0), 'deadline_exceeded'),
+])
+def test_a_trickling_source_cannot_hold_a_read(tmp_path, resilience, code):
+    # 100 bytes a second, each piece well within the read timeout: one
+    # read of a megabyte would wait for it for hours.
+    (tmp_path / 'slow.img').write_bytes(bytes(100_000))
+    with FileServer(tmp_path, rate=100) as slow:
+        download = fetch.Download(allowing(slow), slow.url('slow.img'),
+                                  resilience=resilience)
+        started = time.monotonic()
+        with pytest.raises(ImportFailure) as exc:
+            download.read(1024 * 1024)
+        took = time.monotonic() - started
+        download.close()
+    assert exc.value.code == code
+    assert took < 5, took
 
 
 def test_deadline_ends_the_download(server):
