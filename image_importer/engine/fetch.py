@@ -383,6 +383,9 @@ class Download:
     than ``deadline`` ends it with an ImportFailure.
     """
 
+    # A read hands on what it has after this long (see read).
+    PART_SECONDS = 1.0
+
     def __init__(self, fetcher, url, credentials=None, max_bytes=None,
                  resilience=Resilience(), clock=time.monotonic,
                  sleep=time.sleep, start=0, validator=None):
@@ -424,13 +427,18 @@ class Download:
             raise ImportFailure('too_large', size=self.total, limit=max_bytes)
 
     def read(self, size=CHUNK_SIZE):
-        """Up to ``size`` bytes (fewer only at the end). The pace and the
+        """Up to ``size`` bytes; b'' only at the end. The pace and the
         deadline are checked after each receive from the socket, not each
         ``size`` bytes: a source that trickles a byte at a time, each
-        within the read timeout, still fails as too slow."""
+        within the read timeout, still fails as too slow. A slow source's
+        bytes are handed on at least every ``PART_SECONDS``, so the caller
+        reports progress (which renews the job's lease and notices a
+        cancel) however slowly they come."""
         parts = []
         got = 0
-        while got < size:
+        began = self._clock()
+        while got < size and not (
+                got and self._clock() - began >= self.PART_SECONDS):
             data = self._receive(size - got)
             if not data:
                 break

@@ -317,6 +317,24 @@ def test_a_trickling_source_cannot_hold_a_read(tmp_path, resilience, code):
     assert took < 5, took
 
 
+def test_a_slow_source_is_handed_on_at_least_every_second(tmp_path):
+    # 2,000 bytes a second: a megabyte would take nine minutes to fill
+    # one read; the caller (who reports progress, renewing the job's
+    # lease and seeing a cancel) gets what arrived every second or so.
+    (tmp_path / 'slow.img').write_bytes(bytes(1_000_000))
+    with FileServer(tmp_path, rate=2000) as slow:
+        download = fetch.Download(allowing(slow), slow.url('slow.img'),
+                                  resilience=fetch.Resilience(min_rate=0))
+        gaps = []
+        for _ in range(3):
+            started = time.monotonic()
+            data = download.read(1024 * 1024)
+            gaps.append(time.monotonic() - started)
+            assert 0 < len(data) < 10_000
+        download.close()
+    assert max(gaps) < 3, gaps
+
+
 def test_deadline_ends_the_download(server):
     now = [0.0]
     download = fetch.Download(
