@@ -59,6 +59,15 @@ def run_to_active(job):
     return job
 
 
+def run_to_failure(job, code):
+    """Run the job as the worker does; it must fail with ``code``."""
+    runner.run_job(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (ImportJob.FAILED, code), (
+        failures.describe(job.error_code, job.error_params))
+    return job
+
+
 def assert_image_holds(glance, job, original, tmp_path):
     """The job's Glance image is active and its data, as raw, equals
     ``original``; then it is deleted."""
