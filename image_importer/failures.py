@@ -172,6 +172,10 @@ MESSAGES = {
                             'almost entirely empty. It was stopped. Import '
                             'the image as qcow2 instead, which stores no '
                             'empty space.'),
+    'archive_sparse_map': _('The sparse file %(name)s in the archive is '
+                            'made of more than %(limit)s pieces, which is '
+                            'refused. Make the archive without --sparse, '
+                            'or import the disk image itself.'),
     'unpacked_too_large': _('The file unpacks to more than %(limit_h)s, '
                             'more than this cloud accepts (or a '
                             'decompression bomb); it was stopped.'),

@@ -10,7 +10,8 @@ passes through the caller's reader (which may hash them).
 Compression is told by magic bytes only: gzip (members), xz (streams, with
 stream padding), bzip2 (streams) and zstd (frames, skippable ones too),
 each possibly concatenated. An archive is a ustar-format tar, found by its
-magic in the decompressed data. GNU and pax sparse members are refused.
+magic in the decompressed data. Sparse members (GNU old-style, PAX 0.0,
+0.1 and 1.0: ``tar -S``) stream their holes as zeros.
 """
 
 import bz2
@@ -356,17 +357,19 @@ _EXTENDED = {tarfile.XHDTYPE: 'pax', tarfile.XGLTYPE: 'pax',
              tarfile.GNUTYPE_LONGLINK: 'long link name'}
 
 
+# A sparse member's map (GNU old-style extension blocks, PAX 0.0/0.1
+# records, PAX 1.0 lines in its data): at most this many pieces.
+MAX_SPARSE_PIECES = 65536
+
+
 class _BoundedTarInfo(tarfile.TarInfo):
     """A member header whose extended headers are checked for size before
-    tarfile reads them, and whose sparse maps are never read (sparse
-    members are refused)."""
+    tarfile reads them, and whose sparse map is read within bounds."""
 
     def _proc_member(self, tar):
         kind = _EXTENDED.get(self.type)
         if kind is None:
             tar.extended_chain = 0
-            if self.type == tarfile.GNUTYPE_SPARSE:
-                _refuse_sparse(self.name)
             return super()._proc_member(tar)
         if self.size > MAX_EXTENDED_HEADER:
             raise ImportFailure('archive_header_too_large', kind=kind,
@@ -377,20 +380,76 @@ class _BoundedTarInfo(tarfile.TarInfo):
                                 'extended headers for one member'
                                 % MAX_EXTENDED_CHAIN)
         try:
-            return super()._proc_member(tar)
+            member = super()._proc_member(tar)
         except (ValueError, OverflowError, IndexError, KeyError) as exc:
             # tarfile's parsing of pax records (numbers, sparse maps)
             # raises these on malformed values.
             raise _corrupt(exc) from None
+        if member.sparse is not None:
+            _check_sparse(member.name, member.sparse)
+        return member
+
+    def _proc_sparse(self, tar):
+        """An old-GNU sparse member: its map goes on in extension blocks
+        of 21 pieces each, read here one by one within the bound."""
+        pieces, extended, real_size = self._sparse_structs
+        del self._sparse_structs
+        blocks = 0
+        while extended:
+            blocks += 1
+            if blocks > MAX_SPARSE_PIECES // 21 + 1:
+                _check_sparse(self.name, range(MAX_SPARSE_PIECES + 1))
+            block = tar.fileobj.read(tarfile.BLOCKSIZE)
+            if len(block) < tarfile.BLOCKSIZE:
+                raise ImportFailure('archive_corrupt',
+                                    detail='truncated sparse map')
+            for pos in range(0, 21 * 24, 24):
+                try:
+                    offset = tarfile.nti(block[pos:pos + 12])
+                    length = tarfile.nti(block[pos + 12:pos + 24])
+                except tarfile.InvalidHeaderError:
+                    break
+                if offset and length:
+                    pieces.append((offset, length))
+            _check_sparse(self.name, pieces)
+            extended = bool(block[504])
+        self.sparse = pieces
+        self.offset_data = tar.fileobj.tell()
+        tar.offset = self.offset_data + self._block(self.size)
+        self.size = real_size
+        return self
 
     def _proc_gnusparse_10(self, next, pax_headers, tar):
-        # The map of a PAX 1.0 sparse member is in its data, any length.
-        _refuse_sparse(pax_headers.get('GNU.sparse.name', next.name))
+        """A PAX 1.0 sparse member: its map is lines of numbers at the
+        start of its data, read here within the bound."""
+        name = pax_headers.get('GNU.sparse.name', next.name)
+        data = tar.fileobj.read(tarfile.BLOCKSIZE)
+        count, _sep, data = data.partition(b'\n')
+        if not count.isdigit() or int(count) > MAX_SPARSE_PIECES:
+            _check_sparse(name, range(MAX_SPARSE_PIECES + 1))
+        numbers = []
+        while len(numbers) < 2 * int(count):
+            if b'\n' not in data:
+                if len(data) > 40:
+                    raise ImportFailure('archive_corrupt',
+                                        detail='sparse map')
+                more = tar.fileobj.read(tarfile.BLOCKSIZE)
+                if not more:
+                    raise ImportFailure('archive_corrupt',
+                                        detail='truncated sparse map')
+                data += more
+            number, _sep, data = data.partition(b'\n')
+            if not number.isdigit():
+                raise ImportFailure('archive_corrupt', detail='sparse map')
+            numbers.append(int(number))
+        next.offset_data = tar.fileobj.tell()
+        next.sparse = list(zip(numbers[::2], numbers[1::2]))
 
 
-def _refuse_sparse(name):
-    raise ImportFailure('archive_unsafe_member', name=_display(name),
-                        reason='sparse')
+def _check_sparse(name, pieces):
+    if len(pieces) > MAX_SPARSE_PIECES:
+        raise ImportFailure('archive_sparse_map', name=_display(name),
+                            limit=MAX_SPARSE_PIECES)
 
 
 def _corrupt(exc):
@@ -415,8 +474,6 @@ def _check_member(info):
         reason = 'device'
     elif info.isfifo():
         reason = 'fifo'
-    elif info.issparse():
-        reason = 'sparse'
     elif not (info.isreg() or info.isdir()):
         reason = 'type'
     else:

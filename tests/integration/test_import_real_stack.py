@@ -487,6 +487,30 @@ def test_tar_xz_with_raw_disk_ends_active(
     assert_image_holds(demo_glance, job, original, tmp_path)
 
 
+@pytest.mark.parametrize('disk_format', ['', 'qcow2'])
+def test_a_gce_style_sparse_tar_gz_ends_active(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        tmp_path, disk_format):
+    # GCE's image format: disk.raw in a tar.gz made with GNU tar's
+    # --format=oldgnu -S, its empty parts holes in the archive.
+    raw = tmp_path / 'disk.raw'
+    with open(raw, 'wb') as f:
+        f.write(os.urandom(1024 * 1024))
+        f.seek(40 * 1024 * 1024)
+        f.write(os.urandom(1024 * 1024))
+        f.truncate(64 * 1024 * 1024)
+    subprocess.run(['tar', '--format=oldgnu', '-Sczf',
+                    str(sample_server.root / 'gce-image.tar.gz'),
+                    'disk.raw'], cwd=tmp_path, check=True)
+    job = submit(demo_session, stack, sample_server.url('gce-image.tar.gz'),
+                 disk_format=disk_format)
+
+    run_to_active(job)
+    assert (job.compression, job.archive_member) == ('gzip', 'disk.raw')
+    assert job.disk_format == (disk_format or 'raw')
+    assert_image_holds(demo_glance, job, raw.read_bytes(), tmp_path)
+
+
 OVF = '''<?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1"
           xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">

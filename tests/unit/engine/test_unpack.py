@@ -476,18 +476,45 @@ def test_unsafe_members_are_refused(member, reason):
         'archive_unsafe_member', {'name': name, 'reason': reason})
 
 
-def test_a_gnu_sparse_member_is_refused(tmp_path):
+@pytest.mark.parametrize('options', [
+    ['--format=oldgnu'],            # GCE's disk.raw in a tar.gz
+    ['--format=gnu'],
+    ['--format=posix', '--sparse-version=0.0'],
+    ['--format=posix', '--sparse-version=0.1'],
+    ['--format=posix', '--sparse-version=1.0'],
+])
+@pytest.mark.parametrize('compress', [False, True])
+def test_a_sparse_member_made_by_gnu_tar_gives_its_disk(
+        tmp_path, options, compress):
     assert shutil.which('tar'), 'GNU tar is not installed'
     with open(tmp_path / 'disk.raw', 'wb') as f:
-        f.truncate(8 * MIB)
-        f.write(b'boot')
-    subprocess.run(['tar', '--format=gnu', '--sparse', '-cf', 'disk.tar',
+        f.write(b'boot' * 1024)
+        f.seek(5 * MIB)
+        f.write(os.urandom(64 * 1024))
+        f.truncate(16 * MIB)
+    subprocess.run(['tar', *options, '--sparse', '-cf', 'disk.tar',
                     'disk.raw'], cwd=tmp_path, check=True)
+    data = (tmp_path / 'disk.tar').read_bytes()
+    assert len(data) < MIB          # the holes are not in the archive
+    if compress:
+        data = gzip.compress(data)
+
+    unpacked, output, _reader = unpack_bytes(data)
+
+    assert (unpacked.archive, unpacked.member) == ('tar', 'disk.raw')
+    assert output == (tmp_path / 'disk.raw').read_bytes()
+
+
+def test_a_sparse_member_larger_than_the_limit_is_refused(tmp_path):
+    with open(tmp_path / 'disk.raw', 'wb') as f:
+        f.write(b'boot')
+        f.truncate(LIMITS.max_output + 1)
+    subprocess.run(['tar', '--format=oldgnu', '--sparse', '-cf',
+                    'disk.tar', 'disk.raw'], cwd=tmp_path, check=True)
 
     exc = failure((tmp_path / 'disk.tar').read_bytes())
 
-    assert (exc.code, exc.params) == ('archive_unsafe_member', {
-        'name': 'disk.raw', 'reason': 'sparse'})
+    assert exc.code == 'unpacked_too_large'
 
 
 def test_too_many_members_are_refused():
@@ -595,8 +622,10 @@ def test_a_chain_of_extended_headers_is_refused():
     assert 'extended headers' in exc.params['detail']
 
 
-def test_gnu_sparse_maps_are_not_read():
-    # An old-GNU sparse member whose map goes on in extension blocks.
+@pytest.mark.parametrize('piece', [b'', b'%011o\0%011o\0' % (1, 1)])
+def test_a_gnu_sparse_map_is_read_within_its_bound(piece):
+    # An old-GNU sparse member whose map goes on in extension blocks,
+    # empty or full of pieces, for 64 MiB.
     info = tarfile.TarInfo('disk.raw')
     info.type = tarfile.GNUTYPE_SPARSE
     info.size = 0
@@ -605,7 +634,7 @@ def test_gnu_sparse_maps_are_not_read():
     header[148:156] = b'        '
     checksum = sum(header)
     header[148:156] = b'%06o\0 ' % checksum
-    extension = bytearray(512)
+    extension = bytearray((piece * 21).ljust(512, b'\0'))
     extension[504] = 1   # and more, 64 MiB of them
     reader = Reader(itertools.chain([bytes(header)],
                                     [bytes(extension) * 2048] * 64))
@@ -613,9 +642,23 @@ def test_gnu_sparse_maps_are_not_read():
     with pytest.raises(ImportFailure) as exc:
         unpack.open_stream(reader, LIMITS)
 
-    assert (exc.value.code, exc.value.params['reason']) == (
-        'archive_unsafe_member', 'sparse')
-    assert reader.consumed < 64 * 1024
+    assert exc.value.code == 'archive_sparse_map'
+    assert exc.value.params == {'name': 'disk.raw', 'limit': 65536}
+    assert reader.consumed < 4 * MIB
+
+
+@pytest.mark.parametrize('count', [b'70000', b'99999999999999999999'])
+def test_a_pax_sparse_map_is_read_within_its_bound(count):
+    disk = tarfile.TarInfo('disk.raw')
+    disk.pax_headers = {'GNU.sparse.major': '1', 'GNU.sparse.minor': '0',
+                        'GNU.sparse.name': 'disk.raw',
+                        'GNU.sparse.realsize': '1000000'}
+    disk.size = 512
+    data = disk.tobuf(tarfile.PAX_FORMAT) + (count + b'\n').ljust(512, b'\0')
+
+    exc = failure(data + bytes(1024))
+
+    assert exc.code == 'archive_sparse_map'
 
 
 def test_a_malformed_pax_record_is_a_corrupt_archive():
