@@ -386,7 +386,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
             # raises these on malformed values.
             raise _corrupt(exc) from None
         if member.sparse is not None:
-            _check_sparse(member.name, member.sparse)
+            _check_sparse(member.name, len(member.sparse))
         return member
 
     def _proc_sparse(self, tar):
@@ -398,7 +398,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
         while extended:
             blocks += 1
             if blocks > MAX_SPARSE_PIECES // 21 + 1:
-                _check_sparse(self.name, range(MAX_SPARSE_PIECES + 1))
+                _check_sparse(self.name, MAX_SPARSE_PIECES + 1)
             block = tar.fileobj.read(tarfile.BLOCKSIZE)
             if len(block) < tarfile.BLOCKSIZE:
                 raise ImportFailure('archive_corrupt',
@@ -411,7 +411,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
                     break
                 if offset and length:
                     pieces.append((offset, length))
-            _check_sparse(self.name, pieces)
+            _check_sparse(self.name, len(pieces))
             extended = bool(block[504])
         self.sparse = pieces
         self.offset_data = tar.fileobj.tell()
@@ -426,7 +426,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
         data = tar.fileobj.read(tarfile.BLOCKSIZE)
         count, _sep, data = data.partition(b'\n')
         if not count.isdigit() or int(count) > MAX_SPARSE_PIECES:
-            _check_sparse(name, range(MAX_SPARSE_PIECES + 1))
+            _check_sparse(name, MAX_SPARSE_PIECES + 1)
         numbers = []
         while len(numbers) < 2 * int(count):
             if b'\n' not in data:
@@ -447,7 +447,8 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
 
 def _check_sparse(name, pieces):
-    if len(pieces) > MAX_SPARSE_PIECES:
+    """Refuse a sparse map of more than MAX_SPARSE_PIECES ``pieces``."""
+    if pieces > MAX_SPARSE_PIECES:
         raise ImportFailure('archive_sparse_map', name=_display(name),
                             limit=MAX_SPARSE_PIECES)
 
