@@ -24,6 +24,9 @@ MESSAGES = {
                    'Check that the server has a valid certificate.'),
     'connect_failed': _('Could not connect to %(host)s: %(reason)s. Check '
                         'the URL and that the server is up, then retry.'),
+    'no_answer': _('%(host)s took the connection but did not send a '
+                   'complete answer within %(seconds)s seconds. Check the '
+                   'URL, or retry later or from another mirror.'),
     'http_status': _('The server answered %(status)s %(reason)s. Check that '
                      'the URL points to the image file itself and that it '
                      'can be downloaded without logging in.'),

@@ -30,6 +30,10 @@ class Fault:
     ranges: bool = True             # honour Range requests
     redirect: str | None = None     # answer 302 to this location
     status: int | None = None       # answer this status with no body
+    # Send the status line, then one header line every this many seconds,
+    # never ending the headers (each line well within a read timeout).
+    header_trickle: float | None = None
+    stall_after: int | None = None  # go silent after N bytes of the body
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -55,6 +59,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return self._status(302, Location=fault.redirect)
         if fault.status:
             return self._status(fault.status)
+        if fault.header_trickle:
+            return self._trickle_headers(fault.header_trickle)
         path = pathlib.Path(self.translate_path(self.path))
         if not path.is_file():
             return self._status(404)
@@ -92,10 +98,23 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header('Content-Length', '0')
         self.end_headers()
 
+    def _trickle_headers(self, interval, seconds=120):
+        self.close_connection = True
+        try:
+            self.wfile.write(b'HTTP/1.1 200 OK\r\n')
+            for _ in range(int(seconds / interval)):
+                self.wfile.write(b'X-Wait: 1\r\n')
+                self.wfile.flush()
+                time.sleep(interval)
+        except OSError:
+            pass
+
     def _send_body(self, path, start, length, fault):
         rate = self.server.rate
         chunk = 64 * 1024 if not rate else max(1, min(64 * 1024, rate // 10))
         limit = length
+        if fault.stall_after is not None:
+            limit = min(length, max(0, fault.stall_after - start))
         if fault.drop_after is not None and fault.drops > 0:
             fault.drops -= 1
             limit = min(length, max(0, fault.drop_after - start))
@@ -113,6 +132,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                 sent += len(data)
                 if rate:
                     time.sleep(len(data) / rate)
+        if fault.stall_after is not None and sent < length:
+            self.wfile.flush()
+            time.sleep(120)     # silent, the connection open
+            return
         if sent < length:
             self.close_connection = True
             self.wfile.flush()

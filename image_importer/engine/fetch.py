@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import re
 import socket
+import threading
 import time
 import urllib.parse
 
@@ -223,8 +224,82 @@ class UrlPolicy:
         raise ImportFailure('address_not_allowed', **params)
 
 
+class _Alarm:
+    """Shuts a socket down for good when ``seconds`` of wall-clock time
+    have passed, whatever the thread reading it is doing: a receive that
+    waits (or a server that trickles a byte within each read timeout)
+    ends at once, with an error or an end of file. ``fired`` says that it
+    did. ``sock()`` names the socket at that moment; a later one is the
+    caller's to check (``stop``)."""
+
+    def __init__(self, seconds, sock):
+        self.fired = False
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._sock = sock
+        self._timer = threading.Timer(max(seconds, 0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self):
+        with self._lock:
+            if self._stopped:
+                return
+            self.fired = True
+            shut(self._sock())
+
+    def stop(self):
+        """No firing from now on; ``fired`` is final."""
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
+
+
+def shut(sock):
+    """Shut ``sock`` down in both directions, from any thread: a blocked
+    receive returns. The plain socket's call, so that a TLS socket is not
+    unwrapped under the thread using it."""
+    if sock is None:
+        return
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, ValueError):
+        pass
+
+
+def _sock_of(connection):
+    return getattr(connection, 'sock', None)
+
+
+class _Tracked:
+    """A connection pool that remembers the connection it last lent, so
+    that an alarm can shut its socket while a request waits on it."""
+
+    lent = None
+
+    def _get_conn(self, timeout=None):
+        self.lent = super()._get_conn(timeout)
+        return self.lent
+
+
+class _HTTPPool(_Tracked, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_Tracked, urllib3.HTTPSConnectionPool):
+    pass
+
+
+POOLS = {'http': _HTTPPool, 'https': _HTTPSPool}
+
+
 class Fetcher:
-    """Opens URLs under a ``UrlPolicy``, following checked redirects."""
+    """Opens URLs under a ``UrlPolicy``, following checked redirects.
+
+    A request's connection, status line and headers must all arrive
+    within ``connect_timeout + read_timeout`` seconds of wall-clock time,
+    however the server spaces its bytes.
+    """
 
     def __init__(self, policy, user_agent='horizon-image-importer'):
         self.policy = policy
@@ -241,12 +316,11 @@ class Fetcher:
         if self.policy.proxy:
             manager = urllib3.ProxyManager(self.policy.proxy,
                                            timeout=timeout, retries=False)
+            manager.pool_classes_by_scheme = POOLS
             return manager.connection_from_host(
                 address, port, scheme, pool_kwargs=tls)
-        pool_class = (urllib3.HTTPSConnectionPool if scheme == 'https'
-                      else urllib3.HTTPConnectionPool)
-        return pool_class(address, port, timeout=timeout, retries=False,
-                          **tls)
+        return POOLS[scheme](address, port, timeout=timeout, retries=False,
+                             **tls)
 
     def open(self, url, credentials=None, headers=None, expect=(200,),
              method='GET', origin=None):
@@ -281,16 +355,29 @@ class Fetcher:
                 request_headers['Authorization'] = 'Basic ' + token
             LOG.debug('GET %s://%s:%s%s via %s', scheme, host, port,
                       parts.path, address)
+            pool = self._pool(scheme, host, address, port)
+            seconds = self.policy.connect_timeout + self.policy.read_timeout
+            alarm = _Alarm(seconds, lambda: _sock_of(pool.lent))
             try:
-                response = self._pool(scheme, host, address, port).urlopen(
+                response = pool.urlopen(
                     method, path, headers=request_headers, redirect=False,
                     preload_content=False, decode_content=False,
                     assert_same_host=False)
-            except urllib3.exceptions.SSLError as exc:
-                raise ImportFailure('tls_error', host=host, reason=str(exc))
-            except urllib3.exceptions.HTTPError as exc:
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if alarm.fired:
+                    raise ImportFailure('no_answer', host=host,
+                                        seconds=int(seconds))
+                if isinstance(exc, urllib3.exceptions.SSLError):
+                    raise ImportFailure('tls_error', host=host,
+                                        reason=str(exc))
                 raise ImportFailure('connect_failed', host=host,
                                     reason=_reason(exc))
+            finally:
+                alarm.stop()
+            if alarm.fired:
+                response.release_conn()
+                raise ImportFailure('no_answer', host=host,
+                                    seconds=int(seconds))
             if response.status in REDIRECT_CODES:
                 location = response.headers.get('Location')
                 response.release_conn()
@@ -407,6 +494,11 @@ class Download:
             headers = {'Range': 'bytes=%d-' % start, 'If-Range': validator}
         self._response, self.url = fetcher.open(
             url, credentials, headers=headers, expect=(200, 206))
+        # The whole download's deadline, kept however the server spaces
+        # its bytes: the socket is shut when it passes.
+        self._deadline = _Alarm(
+            resilience.deadline - (clock() - self._started),
+            lambda: _sock_of(self._response.connection))
         headers = self._response.headers
         self.start = self.done = 0
         self.total = _length(self._response)
@@ -456,13 +548,21 @@ class Download:
         while True:
             try:
                 data = self._response.read1(size, decode_content=False)
-            except urllib3.exceptions.HTTPError as exc:
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                self._check_deadline()
                 self._resume(exc)
                 continue
+            if not data:
+                self._check_deadline()
             if not data and self.total is not None and self.done < self.total:
                 self._resume('%d of %d bytes' % (self.done, self.total))
                 continue
             return data
+
+    def _check_deadline(self):
+        if self._deadline.fired:
+            raise ImportFailure('deadline_exceeded',
+                                seconds=int(self.resilience.deadline))
 
     def _check_pace(self):
         now = self._clock()
@@ -505,6 +605,7 @@ class Download:
         self._response = response
 
     def close(self):
+        self._deadline.stop()
         self._response.release_conn()
 
 

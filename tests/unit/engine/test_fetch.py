@@ -6,6 +6,7 @@ misbehaves on request; a stub resolver stands in for DNS.
 
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -345,6 +346,61 @@ def test_deadline_ends_the_download(server):
     with pytest.raises(ImportFailure) as exc:
         download.read(1000)
     assert exc.value.code == 'deadline_exceeded'
+
+
+def test_a_header_trickle_cannot_hold_the_request(server):
+    # A header line every 0.2 s, each well within the read timeout: the
+    # answer never completes, and the request ends at the wall-clock
+    # bound (connect + read timeout), not after hours.
+    server.faults['/image.img'] = Fault(header_trickle=0.2)
+    fetcher = fetch.Fetcher(fetch.UrlPolicy(
+        allow=('127.0.0.1:%d' % server.port,), connect_timeout=1,
+        read_timeout=1))
+    started = time.monotonic()
+    with pytest.raises(ImportFailure) as exc:
+        fetch.Download(fetcher, server.url('image.img'))
+    took = time.monotonic() - started
+    assert exc.value.code == 'no_answer'
+    assert exc.value.params == {'host': '127.0.0.1', 'seconds': 2}
+    assert 1.5 < took < 5, took
+    assert 'within 2 seconds' in failures.describe('no_answer',
+                                                   exc.value.params)
+
+
+def test_the_deadline_closes_a_silent_connection(server):
+    # The server sends a little and then nothing, the connection open,
+    # with a read timeout of a minute: the deadline shuts the socket
+    # at its time instead of after the receive's timeout.
+    server.faults['/image.img'] = Fault(stall_after=1000)
+    fetcher = fetch.Fetcher(fetch.UrlPolicy(
+        allow=('127.0.0.1:%d' % server.port,), read_timeout=60))
+    download = fetch.Download(
+        fetcher, server.url('image.img'),
+        resilience=fetch.Resilience(deadline=1.5, min_rate=0))
+    started = time.monotonic()
+    with pytest.raises(ImportFailure) as exc:
+        read_all(download)
+    took = time.monotonic() - started
+    download.close()
+    assert exc.value.code == 'deadline_exceeded'
+    assert took < 4, took
+
+
+def _alarms():
+    return [t for t in threading.enumerate()
+            if isinstance(t, threading.Timer)]
+
+
+def test_a_finished_download_leaves_no_alarm_running(server):
+    before = set(_alarms())
+    download = fetch.Download(allowing(server), server.url('image.img'))
+    assert len(set(_alarms()) - before) == 1
+    assert read_all(download) == BODY
+    download.close()
+    waited = time.monotonic() + 2
+    while set(_alarms()) - before and time.monotonic() < waited:
+        time.sleep(0.01)
+    assert set(_alarms()) - before == set()
 
 
 def test_credentials_go_only_to_the_original_host(server, tmp_path):
