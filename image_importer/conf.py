@@ -58,8 +58,11 @@ DEFAULTS = {
     'BROKER_TRANSPORT_OPTIONS': {},
     'STATE_DIR': os.path.join(tempfile.gettempdir(),
                               'image-importer-state-%d' % os.geteuid()),
-    # A running job's lease; renewed with every progress write.
+    # A running job's lease; renewed with every progress write, and every
+    # HEARTBEAT_SECONDS whatever the job is doing. The heartbeat also
+    # notices a cancel and stops the job's run (0: progress writes only).
     'LEASE_SECONDS': 300,
+    'HEARTBEAT_SECONDS': 3.0,
     # How often a running job writes its progress.
     'PROGRESS_INTERVAL': 1.0,
     # A queued job not picked up for this long has its message sent again.

@@ -38,8 +38,9 @@ def get_job(request, job_id, scope=project_jobs):
 
 
 def cancel(job):
-    """Stop a job in any phase; the worker notices at its next progress
-    write, kills qemu-img and deletes any half-made image."""
+    """Stop a job in any phase; the worker's heartbeat notices within
+    ``HEARTBEAT_SECONDS`` and stops the run wherever it waits (closing
+    its connections, killing qemu-img), deleting any half-made image."""
     was_queued = job.state == ImportJob.QUEUED
     job.cancel()
     if was_queued:

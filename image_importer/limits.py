@@ -4,9 +4,11 @@ Settings (``IMAGE_IMPORTER``; 0 means no limit): ``MAX_QUEUED_PER_PROJECT``
 and ``MAX_QUEUED_TOTAL`` bound the jobs waiting in state QUEUED; a submit
 that would go over is refused with a message (``check_submit``).
 ``MAX_RUNNING_PER_PROJECT`` and ``MAX_RUNNING_TOTAL`` bound the jobs in a
-RUNNING state; a job over them waits its turn: the worker that claimed it
-gives it back to the queue (``may_start``, ``defer``) and its message comes
-back a few seconds later.
+RUNNING state, and those cancelled whose run has not stopped yet (so that
+submitting and cancelling in a loop cannot hold more workers); a job over
+them waits its turn: the worker that claimed it gives it back to the
+queue (``may_start``, ``defer``) and its message comes back a few seconds
+later.
 
 Why the running limits hold under races: a worker first claims the job
 (a committed UPDATE to DOWNLOADING) and only then counts the running jobs,
@@ -95,7 +97,7 @@ def may_start(job):
     """Whether a job its worker just claimed may run now: the running jobs
     of its project and of all projects, itself included, are within the
     running limits."""
-    running = ImportJob.objects.filter(state__in=ImportJob.RUNNING)
+    running = ImportJob.holding_places()
     for setting, rows in (
             ('MAX_RUNNING_PER_PROJECT',
              running.filter(project_id=job.project_id)),

@@ -174,8 +174,12 @@ class ImportJob(models.Model):
         if to in self.END_STATES:
             # The token goes at once; the source's credentials stay
             # (encrypted) only while a failed job may still be retried.
-            fields.update(finished_at=now, auth_token='', lease_owner='',
-                          lease_expires=None)
+            fields.update(finished_at=now, auth_token='')
+            if not (to == self.CANCELLED and self.state in self.RUNNING):
+                fields.update(lease_owner='', lease_expires=None)
+            # A running job cancelled keeps its lease until its run has
+            # stopped (``release``): until then it holds its place under
+            # the running limits.
             if to == self.ACTIVE:
                 fields['source_credentials'] = ''
         rows = ImportJob.objects.filter(pk=self.pk, state=self.state)
@@ -226,6 +230,32 @@ class ImportJob(models.Model):
             raise StateConflict(self.pk)
         for name, value in fields.items():
             setattr(self, name, value)
+
+    @classmethod
+    def renew_lease(cls, job_id, owner, lease_seconds):
+        """Extend the lease ``owner`` holds on a running job; False if it
+        holds none (the job was cancelled, deleted or taken over)."""
+        return cls.objects.filter(
+            pk=job_id, state__in=cls.RUNNING, lease_owner=owner).update(
+                lease_expires=timezone.now() + datetime.timedelta(
+                    seconds=lease_seconds)) == 1
+
+    @classmethod
+    def release(cls, job_id, owner):
+        """The run of ``owner`` has stopped: an ended job it held no
+        longer holds a place under the running limits."""
+        cls.objects.filter(pk=job_id, lease_owner=owner,
+                           state__in=cls.END_STATES).update(
+                               lease_owner='', lease_expires=None)
+
+    @classmethod
+    def holding_places(cls):
+        """The jobs that count under the running limits: those running,
+        and those cancelled whose run has not yet stopped (its lease not
+        released, nor run out)."""
+        return cls.objects.filter(
+            models.Q(state__in=cls.RUNNING) |
+            models.Q(state=cls.CANCELLED, lease_expires__gt=timezone.now()))
 
     def succeed(self, image_size, **fields):
         """Active; ``fields`` are the import's findings (image_id, ...)."""

@@ -1,9 +1,9 @@
 """Run one import job in a worker: claim it, feed the pipeline, record.
 
 This is the only place that joins the job table (Django) to the engine
-(plain Python). Progress writes renew the job's lease; when a write finds
-the job moved (cancelled, or requeued after the lease ran out) the reporter
-raises ``Cancelled`` and the engine stops and cleans up.
+(plain Python). Progress writes and a heartbeat renew the job's lease;
+when either finds the job moved (cancelled, or requeued after the lease
+ran out) the run gets ``Cancelled`` and the engine stops and cleans up.
 """
 
 import contextlib
@@ -26,6 +26,7 @@ from openstack_dashboard.api import glance as horizon_glance
 from image_importer import conf
 from image_importer import crypto
 from image_importer import delegation
+from image_importer import heartbeat
 from image_importer import limits
 from image_importer.engine import fetch
 from image_importer.engine import glance
@@ -322,6 +323,8 @@ def run_job(job_id, node=None):
             LOG.warning('Import job %s: an earlier run on this host still '
                         'holds its folder; the sweeper will requeue it',
                         job.pk)
+    with contextlib.suppress(db.Error):
+        ImportJob.release(job.pk, owner)
     delegation.release_if_finished(job)
     with contextlib.suppress(Exception):
         clean_work_dirs(older_than=60)
@@ -336,7 +339,11 @@ def _run(job, owner, path):
     request = None
     try:
         request = build_request(job)
-        result = pipeline.run(request, path, JobReporter(job))
+        lease = int(conf.get('LEASE_SECONDS'))
+        with heartbeat.Interrupt(job.pk) as interrupt, heartbeat.Heartbeat(
+                job, float(conf.get('HEARTBEAT_SECONDS')), lease,
+                on_lost=interrupt.stop):
+            result = pipeline.run(request, path, JobReporter(job))
         try:
             with_database(
                 job.succeed, result.size, image_id=result.image_id,
@@ -354,7 +361,12 @@ def _run(job, owner, path):
         LOG.info('Import job %s finished: image %s', job.pk, result.image_id)
     except Cancelled:
         LOG.info('Import job %s stopped: cancelled or taken over', job.pk)
-        return _resumable(job)
+        if _resumable(job):
+            return True
+        # The engine deletes what it made on its way out; this is for an
+        # image it had no chance to (stopped between two steps).
+        _left_image(job, _client(request))
+        return False
     except SoftTimeLimitExceeded:
         LOG.info('Import job %s ran out of time', job.pk)
         _fail(job, owner, 'timed_out',

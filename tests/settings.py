@@ -20,6 +20,10 @@ INSTALLED_APPS = list(dict.fromkeys(INSTALLED_APPS))  # noqa: F405
 PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']
 IMAGE_IMPORTER = {
     'BROKER_URL': 'memory://',
+    # Jobs run in-process here, inside the test's transaction, which the
+    # heartbeat's own connection cannot see. Its tests (and the browser
+    # tests' real workers) run it against committed rows.
+    'HEARTBEAT_SECONDS': 0,
 }
 # The job store's tests also run on the production databases:
 # HII_TEST_DATABASE=postgresql or mysql (MariaDB), on loopback.

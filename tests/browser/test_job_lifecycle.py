@@ -10,6 +10,7 @@ from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
 from tools import images
+from tools.fileserver import Fault
 
 pytestmark = [pytest.mark.browser, pytest.mark.realstack]
 
@@ -46,6 +47,33 @@ def test_cancel_during_download_leaves_nothing(horizon, samples, page,
     wait_until(lambda: not any(work.iterdir()))
     assert [i for i in demo_glance.images.list()
             if i.name == 'to-cancel.qcow2'] == []
+
+
+def test_cancel_stops_a_worker_waiting_on_a_silent_server(
+        horizon, samples, page):
+    # The server sends 1 MiB and then nothing, the connection open: the
+    # worker's process waits in a receive with a minute's timeout, and no
+    # progress is written. The cancel must still reach it in seconds.
+    images.make_qcow2(str(samples.root), 'silent.qcow2',
+                      size=32 * 1024 * 1024)
+    samples.faults['/silent.qcow2'] = Fault(stall_after=1024 * 1024)
+    login(page, horizon, 'demo', 'demo')
+    row = submit_import(page, samples.url('silent.qcow2'))
+    status_cell(row).filter(has_text='Downloading').wait_for(timeout=30_000)
+    job_id = row_id(row)
+    log = horizon.state / 'logs' / 'worker.log'
+    time.sleep(2)       # the receive is waiting by now
+
+    page.click('#image_imports__row_%s__action_cancel' % job_id)
+    page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
+    cancelled = time.monotonic()
+    wait_until(lambda: 'Import job %s stopped' % job_id in log.read_text(),
+               timeout=15)
+    took = time.monotonic() - cancelled
+
+    assert took < 8, took
+    work = horizon.state / 'work'
+    wait_until(lambda: not (work / job_id).exists(), timeout=5)
 
 
 def test_failure_shows_its_reason(horizon, samples, page):

@@ -144,6 +144,42 @@ def test_a_job_over_the_total_running_limit_waits(settings):
 
 
 @pytest.mark.django_db
+def test_a_cancelled_job_holds_its_place_until_its_run_stops(settings):
+    # Submit, cancel, submit: the cancelled job's run may still be
+    # stopping, so it counts until it releases its lease (or the lease
+    # runs out, its worker gone).
+    limit_settings(settings, MAX_RUNNING_PER_PROJECT=1, MAX_RUNNING_TOTAL=0)
+    first = claimed('p1')
+    ImportJob.objects.get(pk=first.pk).cancel()
+    second = claimed('p1')
+
+    assert not limits.may_start(second)
+    ImportJob.release(first.pk, 'w:1')
+    assert limits.may_start(second)
+
+
+@pytest.mark.django_db
+def test_a_cancelled_job_whose_worker_vanished_frees_its_place(settings):
+    limit_settings(settings, MAX_RUNNING_PER_PROJECT=1, MAX_RUNNING_TOTAL=0)
+    first = claimed('p1')
+    ImportJob.objects.get(pk=first.pk).cancel()
+    ImportJob.objects.filter(pk=first.pk).update(
+        lease_expires=timezone.now() - datetime.timedelta(seconds=1))
+
+    assert limits.may_start(claimed('p1'))
+
+
+@pytest.mark.django_db
+def test_only_its_own_run_releases_a_cancelled_job(settings):
+    job = claimed('p1')
+    ImportJob.objects.get(pk=job.pk).cancel()
+    ImportJob.release(job.pk, 'someone-else:2')
+    assert ImportJob.objects.get(pk=job.pk).lease_owner == 'w:1'
+    ImportJob.release(job.pk, 'w:1')
+    assert ImportJob.objects.get(pk=job.pk).lease_owner == ''
+
+
+@pytest.mark.django_db
 def test_zero_means_no_running_limit(settings):
     limit_settings(settings, MAX_RUNNING_PER_PROJECT=0, MAX_RUNNING_TOTAL=0)
     for _ in range(5):
