@@ -1,7 +1,10 @@
 """Real disk images made with qemu-img from known bytes."""
 
 import os
+import struct
 import subprocess
+
+from image_importer.engine import qcow2
 
 
 def random_raw(path, size=4 * 1024 * 1024):
@@ -65,3 +68,20 @@ def to_raw_bytes(path, fmt):
             return f.read()
     finally:
         os.unlink(raw)
+
+
+def make_qcow2_of_one_zero_table(path, size, bits=21):
+    """A qcow2 of a ``size`` disk in 2 MiB clusters whose every L1 entry
+    names the same L2 table, which is all zeros: 6 MiB of file."""
+    cluster = 1 << bits
+    entries = cluster // 8
+    l1_size = -(-size // (cluster * entries))
+    header = qcow2._V2.pack(qcow2.MAGIC, 3, 0, 0, bits, size, 0, l1_size,
+                            cluster, 0, 0, 0, 0)
+    header += qcow2._V3.pack(0, 0, 0, 4, qcow2.V3_HEADER)
+    with open(path, 'wb') as f:
+        f.write(header)
+        f.seek(cluster)
+        f.write(struct.pack('>%dQ' % l1_size, *[2 * cluster] * l1_size))
+        f.truncate(3 * cluster)
+    return path

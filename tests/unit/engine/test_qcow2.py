@@ -236,20 +236,7 @@ def deadline(seconds):
 
 
 def one_zero_table_for_everything(path, size=64 * PiB, bits=21):
-    """A qcow2 of a ``size`` disk in 2 MiB clusters whose every L1 entry
-    names the same L2 table, which is all zeros: 6 MiB of file."""
-    cluster = 1 << bits
-    entries = cluster // 8
-    l1_size = -(-size // (cluster * entries))
-    header = qcow2._V2.pack(qcow2.MAGIC, 3, 0, 0, bits, size, 0, l1_size,
-                            cluster, 0, 0, 0, 0)
-    header += qcow2._V3.pack(0, 0, 0, 4, qcow2.V3_HEADER)
-    with open(path, 'wb') as f:
-        f.write(header)
-        f.seek(cluster)
-        f.write(struct.pack('>%dQ' % l1_size, *[2 * cluster] * l1_size))
-        f.truncate(3 * cluster)
-    return path
+    return images.make_qcow2_of_one_zero_table(path, size, bits)
 
 
 def test_a_huge_disk_is_refused_from_its_header_before_any_table(
