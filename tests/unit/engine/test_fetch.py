@@ -6,7 +6,6 @@ misbehaves on request; a stub resolver stands in for DNS.
 
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -386,21 +385,14 @@ def test_the_deadline_closes_a_silent_connection(server):
     assert took < 4, took
 
 
-def _alarms():
-    return [t for t in threading.enumerate()
-            if isinstance(t, threading.Timer)]
-
-
 def test_a_finished_download_leaves_no_alarm_running(server):
-    before = set(_alarms())
     download = fetch.Download(allowing(server), server.url('image.img'))
-    assert len(set(_alarms()) - before) == 1
+    alarm = download._deadline._timer
+    assert alarm.is_alive()
     assert read_all(download) == BODY
     download.close()
-    waited = time.monotonic() + 2
-    while set(_alarms()) - before and time.monotonic() < waited:
-        time.sleep(0.01)
-    assert set(_alarms()) - before == set()
+    alarm.join(2)
+    assert not alarm.is_alive()
 
 
 def test_credentials_go_only_to_the_original_host(server, tmp_path):
