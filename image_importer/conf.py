@@ -1,6 +1,7 @@
 """The importer's settings: one dict, ``IMAGE_IMPORTER``, with defaults here.
 
-Read every value through ``get(name)`` so the defaults live in one place.
+Read every value through ``get(name)`` so the defaults, and the type of
+each value, live in one place.
 """
 
 import logging
@@ -10,6 +11,8 @@ import tempfile
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from image_importer.engine import fetch
 
 LOG = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ DEFAULTS = {
     # project and roles, impersonated, expiring JOB_TIMEOUT + 1 h later),
     # the job keeps no token, and the worker logs in as this user scoped
     # to the trust, with fresh tokens however long the job runs; the trust
-    # is deleted when the job ends (image_importer.delegation). Using a
+    # is deleted when the job ends (image_importer.api.keystone). Using a
     # trust needs no role of the service user's own; the web and the
     # worker hosts both use this setting. Without it, a job runs on the
     # user's token and fails when that expires.
@@ -112,7 +115,32 @@ DEFAULTS = {
 
 
 def get(name):
-    return getattr(settings, 'IMAGE_IMPORTER', {}).get(name, DEFAULTS[name])
+    """The setting ``name``, of its default's type: the operator's value,
+    or the default. A number may be given as any number (or its text); a
+    whole number where the default is an int comes back an int. A list
+    comes back a tuple where the default is one, a flag a bool. A value
+    that is none of these is ``ImproperlyConfigured``, naming it."""
+    default = DEFAULTS[name]
+    value = getattr(settings, 'IMAGE_IMPORTER', {}).get(name, default)
+    try:
+        if isinstance(default, bool):
+            return bool(value)
+        if isinstance(default, (int, float)):
+            number = float(value)
+            if isinstance(default, int) and number.is_integer():
+                return int(number)
+            return number
+        if isinstance(default, tuple):
+            return tuple(value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(
+            'IMAGE_IMPORTER[%r] = %r: %s expected, as its default %r' % (
+                name, value, _KINDS.get(type(default), 'a value'), default))
+    return value
+
+
+_KINDS = {bool: 'True or False', int: 'a number', float: 'a number',
+          tuple: 'a list'}
 
 
 def private_dir(name):
@@ -149,15 +177,13 @@ def private_dir(name):
 
 def url_policy(**overrides):
     """The operator's URL policy (engine.fetch.UrlPolicy)."""
-    from image_importer.engine import fetch
-
     values = dict(
-        schemes=tuple(get('ALLOWED_SCHEMES')),
-        ports=tuple(get('ALLOWED_PORTS')),
-        allow=tuple(get('URL_ALLOWLIST')),
+        schemes=get('ALLOWED_SCHEMES'),
+        ports=get('ALLOWED_PORTS'),
+        allow=get('URL_ALLOWLIST'),
         ca_bundle=get('CA_BUNDLE'),
         proxy=get('PROXY_URL'),
-        connect_timeout=float(get('CONNECT_TIMEOUT')),
-        read_timeout=float(get('READ_TIMEOUT')))
+        connect_timeout=get('CONNECT_TIMEOUT'),
+        read_timeout=get('READ_TIMEOUT'))
     values.update(overrides)
     return fetch.UrlPolicy(**values)

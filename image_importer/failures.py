@@ -8,8 +8,26 @@ language.
 
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 MESSAGES = {
+    # At submit: a limit of the job store (``limits.LimitReached``).
+    'queued_project': ngettext_lazy(
+        'Your project already has %(count)s import waiting to start, the '
+        'most allowed (%(limit)s). Wait for it to start, or cancel it if you '
+        'do not need it, then submit again; ask the operator if your '
+        'project needs a higher limit.',
+        'Your project already has %(count)s imports waiting to start, the '
+        'most allowed (%(limit)s). Wait for some of them to start, or '
+        'cancel those you do not need, then submit again; ask the operator '
+        'if your project needs a higher limit.', 'count'),
+    'queued_total': ngettext_lazy(
+        'This cloud already has %(count)s import waiting to start, the most '
+        'it accepts (%(limit)s). Wait a few minutes and submit again; if '
+        'this keeps happening, tell the operator.',
+        'This cloud already has %(count)s imports waiting to start, the most '
+        'it accepts (%(limit)s). Wait a few minutes and submit again; if '
+        'this keeps happening, tell the operator.', 'count'),
     'invalid_url': _('"%(url)s" is not a valid URL. Enter a full http:// or '
                      'https:// address of the image file.'),
     'scheme_not_allowed': _('URLs starting with "%(scheme)s:" cannot be '

@@ -6,17 +6,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
-from glanceclient import exc as glance_exc
 from openstack_dashboard.api import base as api_base
-from openstack_dashboard.api import glance as api_glance
 
+from image_importer.api import glance as api_glance
+from image_importer.api import keystone
 from image_importer import crypto
-from image_importer import delegation
-from image_importer import limits
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
+from image_importer import limits
 from image_importer.models import ImportJob
 from image_importer.models import InvalidTransition
+from image_importer.worker import tasks
 
 
 def project_jobs(request):
@@ -45,7 +45,7 @@ def cancel(job):
     job.cancel()
     if was_queued:
         # No worker has it, so none will delete its trust.
-        delegation.release(job)
+        keystone.release(job)
 
 
 class NotYourPassword(Exception):
@@ -75,23 +75,11 @@ def delete(request, job, with_image=False):
     if not job.is_finished:
         raise InvalidTransition(_('Cancel the import before deleting it.'))
     if with_image and job.state == ImportJob.ACTIVE and job.image_id:
-        api_glance.image_delete(request, job.image_id)
+        api_glance.delete_image(request, job.image_id)
     elif with_image and job.left_image:
-        _delete_left_image(request, job.left_image)
-    delegation.release(job, request)  # if the worker could not
+        api_glance.delete_left_image(request, job.left_image)
+    keystone.release(job, request)  # if the worker could not
     job.delete()
-
-
-def _delete_left_image(request, image_id):
-    """Delete the unfinished image a failed job left: the job made it, so
-    a protection the user asked for is lifted first."""
-    images = api_glance.glanceclient(request).images
-    try:
-        if images.get(image_id).protected:
-            images.update(image_id, protected=False)
-        images.delete(image_id)
-    except glance_exc.HTTPNotFound:
-        pass
 
 
 def name_from_url(url):
@@ -115,18 +103,16 @@ REQUEST_FIELDS = ('description', 'disk_format', 'architecture', 'min_disk',
 def submit(request, data, credentials=None):
     """Record a job for the request's user and queue it after commit;
     ``limits.LimitReached`` if the queued limits refuse it."""
-    from image_importer import tasks
-
     limits.check_submit(request.user.project_id)
     url, in_url = fetch.split_credentials(data['source_url'])
     credentials = in_url or credentials
     token = request.user.token
-    if delegation.enabled():
+    if keystone.enabled():
         # A trust to the service user instead of the token, which the job
         # may outlive; the token itself is not kept.
-        trust_id, expires = delegation.create_trust(
+        trust_id, expires = keystone.create_trust(
             request, data.get('visibility') or 'private')
-        authority = dict(trust_id=trust_id, auth_token='',
+        authority = dict(trust_id=trust_id, auth_token='',  # nosec B106
                          token_expires=expires)
     else:
         authority = dict(auth_token=crypto.encrypt(token.id),

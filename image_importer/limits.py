@@ -1,4 +1,4 @@
-"""Limits on import jobs: how many may wait, and how many may run at once.
+"""The job store's limits: how many jobs may wait, and how many may run.
 
 Settings (``IMAGE_IMPORTER``; 0 means no limit): ``MAX_QUEUED_PER_PROJECT``
 and ``MAX_QUEUED_TOTAL`` bound the jobs waiting in state QUEUED; a submit
@@ -7,8 +7,8 @@ that would go over is refused with a message (``check_submit``).
 RUNNING state, and those cancelled whose run has not stopped yet (so that
 submitting and cancelling in a loop cannot hold more workers); a job over
 them waits its turn: the worker that claimed it gives it back to the
-queue (``may_start``, ``defer``) and its message comes back a few seconds
-later.
+queue (``may_start``, then ``ImportJob.defer``) and its message comes back
+a few seconds later.
 
 Why the running limits hold under races: a worker first claims the job
 (a committed UPDATE to DOWNLOADING) and only then counts the running jobs,
@@ -25,57 +25,21 @@ are there to stop runaway submitting, not to count exactly.
 """
 
 import logging
-import random
-
-from django.utils import timezone
-from django.utils.translation import ngettext_lazy
 
 from image_importer import conf
-from image_importer.engine import glance
+from image_importer.engine.errors import ImportFailure
+from image_importer import failures
 from image_importer.models import ImportJob
-from image_importer.models import InvalidTransition
 
 LOG = logging.getLogger(__name__)
 
-# A deferred job's message comes back after DEFER_SECONDS, plus up to as
-# long again at random so that jobs deferred together spread out.
-DEFER_SECONDS = 5.0
 
-MESSAGES = {
-    'queued_project': ngettext_lazy(
-        'Your project already has %(count)s import waiting to start, the '
-        'most allowed (%(limit)s). Wait for it to start, or cancel it if you '
-        'do not need it, then submit again; ask the operator if your '
-        'project needs a higher limit.',
-        'Your project already has %(count)s imports waiting to start, the '
-        'most allowed (%(limit)s). Wait for some of them to start, or '
-        'cancel those you do not need, then submit again; ask the operator '
-        'if your project needs a higher limit.', 'count'),
-    'queued_total': ngettext_lazy(
-        'This cloud already has %(count)s import waiting to start, the most '
-        'it accepts (%(limit)s). Wait a few minutes and submit again; if '
-        'this keeps happening, tell the operator.',
-        'This cloud already has %(count)s imports waiting to start, the most '
-        'it accepts (%(limit)s). Wait a few minutes and submit again; if '
-        'this keeps happening, tell the operator.', 'count'),
-}
-
-
-class LimitReached(Exception):
-    """A new job would go over a limit; ``str()`` says which and what to
-    do, in the reader's language."""
-
-    def __init__(self, code, **params):
-        self.code = code
-        self.params = params
-        super().__init__(code, params)
+class LimitReached(ImportFailure):
+    """A new job would go over a queued limit; ``str()`` says which and
+    what to do, in the reader's language (``failures``)."""
 
     def __str__(self):
-        return str(MESSAGES[self.code] % self.params)
-
-
-def _limit(name):
-    return int(conf.get(name) or 0)
+        return failures.describe(self.code, self.params)
 
 
 def check_submit(project_id):
@@ -86,7 +50,7 @@ def check_submit(project_id):
             ('MAX_QUEUED_PER_PROJECT', 'queued_project',
              queued.filter(project_id=project_id)),
             ('MAX_QUEUED_TOTAL', 'queued_total', queued)):
-        limit = _limit(setting)
+        limit = conf.get(setting)
         if limit:
             count = rows.count()
             if count >= limit:
@@ -102,7 +66,7 @@ def may_start(job):
             ('MAX_RUNNING_PER_PROJECT',
              running.filter(project_id=job.project_id)),
             ('MAX_RUNNING_TOTAL', running)):
-        limit = _limit(setting)
+        limit = conf.get(setting)
         if limit:
             count = rows.count()
             if count > limit:
@@ -110,53 +74,3 @@ def may_start(job):
                          job.pk, count, setting, limit)
                 return False
     return True
-
-
-def defer(job, enqueue=None):
-    """Give a job just claimed (and not started) back to the queue, as if
-    the claim never happened: the attempt is not counted, the timeline
-    loses the phase the claim opened, and ``enqueue(job_id, countdown)``
-    (by default: the task's message, delayed) brings it back in a few
-    seconds. False if the job moved on first (it was cancelled)."""
-    if job.state != ImportJob.DOWNLOADING or (
-            ImportJob.QUEUED not in ImportJob.TRANSITIONS[job.state]):
-        raise InvalidTransition('%s -> %s (defer)' % (job.state,
-                                                      ImportJob.QUEUED))
-    phases = [dict(p) for p in job.phases]
-    if phases and phases[-1].get('phase') == job.state and (
-            'end' not in phases[-1]):
-        phases.pop()
-    fields = dict(state=ImportJob.QUEUED, lease_owner='', lease_expires=None,
-                  attempts=max(job.attempts - 1, 0), phases=phases,
-                  phase_started_at=None, bytes_done=0, bytes_total=None,
-                  updated_at=timezone.now())
-    rows = ImportJob.objects.filter(pk=job.pk, state=job.state,
-                                    lease_owner=job.lease_owner)
-    if rows.update(**fields) != 1:
-        LOG.info('Import job %s moved on before it was deferred', job.pk)
-        return False
-    for name, value in fields.items():
-        setattr(job, name, value)
-    (enqueue or _enqueue_later)(job.pk, DEFER_SECONDS * (1 + random.random()))
-    return True
-
-
-def _enqueue_later(job_id, countdown):
-    """The job's message again after ``countdown`` seconds; if it cannot be
-    sent, the sweeper sends one after REQUEUE_AFTER."""
-    from image_importer import tasks
-
-    try:
-        tasks.run_import.apply_async(args=[str(job_id)], countdown=countdown,
-                                     retry=False)
-    except Exception:
-        LOG.warning('Could not queue import job %s again; the sweeper will',
-                    job_id, exc_info=True)
-
-
-def check_glance_quota(request, size=None):
-    """Refuse early what the request's project's Glance quotas would refuse
-    (``ImportFailure``; see ``engine.glance.check_quota``)."""
-    from openstack_dashboard.api import glance as api_glance
-
-    glance.check_quota(api_glance.glanceclient(request), size)

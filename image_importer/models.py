@@ -90,7 +90,7 @@ class ImportJob(models.Model):
     auth_token = models.TextField(blank=True)
     token_expires = models.DateTimeField(null=True, blank=True)
     # With a service user configured: the Keystone trust from the user to
-    # it, deleted when the job ends (see image_importer.delegation).
+    # it, deleted when the job ends (see image_importer.api.keystone).
     trust_id = models.CharField(max_length=64, blank=True)
 
     state = models.CharField(max_length=16, choices=STATE_CHOICES,
@@ -166,7 +166,7 @@ class ImportJob(models.Model):
             raise InvalidTransition('%s -> %s' % (self.state, to))
         now = timezone.now()
         fields.update(state=to, updated_at=now)
-        if self.state in self.RUNNING:
+        if self.state in self.RUNNING and 'phases' not in fields:
             fields['phases'] = self._closed_phases(now)
         if to in self.RUNNING:
             fields['phases'] = fields.get('phases', self.phases) + [
@@ -174,7 +174,7 @@ class ImportJob(models.Model):
         if to in self.END_STATES:
             # The token goes at once; the source's credentials stay
             # (encrypted) only while a failed job may still be retried.
-            fields.update(finished_at=now, auth_token='')
+            fields.update(finished_at=now, auth_token='')  # nosec B106
             if not (to == self.CANCELLED and self.state in self.RUNNING):
                 fields.update(lease_owner='', lease_expires=None)
             # A running job cancelled keeps its lease until its run has
@@ -182,9 +182,15 @@ class ImportJob(models.Model):
             # the running limits.
             if to == self.ACTIVE:
                 fields['source_credentials'] = ''
-        rows = ImportJob.objects.filter(pk=self.pk, state=self.state)
+        conditions = {'state': self.state}
         if holder is not None:
-            rows = rows.filter(lease_owner=holder)
+            conditions['lease_owner'] = holder
+        self._update(fields, **conditions)
+
+    def _update(self, fields, **conditions):
+        """Write ``fields`` if the row still matches ``conditions`` (one
+        conditional UPDATE), and keep them here; else StateConflict."""
+        rows = ImportJob.objects.filter(pk=self.pk, **conditions)
         if rows.update(**fields) != 1:
             raise StateConflict(self.pk)
         for name, value in fields.items():
@@ -221,15 +227,10 @@ class ImportJob(models.Model):
     def record_progress(self, done, total, lease_seconds, **fields):
         """Write progress and renew the lease; StateConflict if we lost it."""
         now = timezone.now()
-        rows = ImportJob.objects.filter(pk=self.pk, state=self.state,
-                                        lease_owner=self.lease_owner)
         fields.update(bytes_done=done, bytes_total=total, updated_at=now,
                       lease_expires=now + datetime.timedelta(
                           seconds=lease_seconds))
-        if rows.update(**fields) != 1:
-            raise StateConflict(self.pk)
-        for name, value in fields.items():
-            setattr(self, name, value)
+        self._update(fields, state=self.state, lease_owner=self.lease_owner)
 
     @classmethod
     def renew_lease(cls, job_id, owner, lease_seconds):
@@ -269,6 +270,23 @@ class ImportJob(models.Model):
 
     def cancel(self):
         self._move(self.CANCELLED)
+
+    def defer(self):
+        """Give a job just claimed, and not started, back to the queue as
+        if the claim never happened: the attempt is not counted and the
+        timeline loses the phase the claim opened. StateConflict if the
+        job moved on first (it was cancelled)."""
+        if self.state != self.DOWNLOADING:
+            raise InvalidTransition('%s -> %s (defer)' % (self.state,
+                                                          self.QUEUED))
+        phases = [dict(p) for p in self.phases]
+        if phases and phases[-1].get('phase') == self.state and (
+                'end' not in phases[-1]):
+            phases.pop()
+        self._move(self.QUEUED, holder=self.lease_owner, lease_owner='',
+                   lease_expires=None, attempts=max(self.attempts - 1, 0),
+                   phases=phases, phase_started_at=None, bytes_done=0,
+                   bytes_total=None)
 
     def requeue(self):
         """Give a job whose worker vanished back to the queue."""

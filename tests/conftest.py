@@ -4,11 +4,11 @@ import os
 import subprocess
 import sys
 
-import pytest
 from glanceclient import client as glance_client
-from playwright.sync_api import sync_playwright
 from keystoneauth1.identity import v3
 from keystoneauth1 import session as ks_session
+from playwright.sync_api import sync_playwright
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)

@@ -44,6 +44,7 @@ import http.client
 import json
 import lzma
 import os
+from pathlib import Path
 import shutil
 import sqlite3
 import statistics
@@ -56,15 +57,14 @@ import traceback
 import urllib.error
 import urllib.request
 import zlib
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools import dashboard as dashboard_tool  # noqa: E402
+from tools.fileserver import FileServer  # noqa: E402
 from tools import images  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
-from tools.fileserver import FileServer  # noqa: E402
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -102,8 +102,9 @@ FINAL_FILE = {'qcow2': 'bench.qcow2', 'raw': 'bench.raw'}
 SUBMITTER = '''
 import django, json, sys
 django.setup()
-from image_importer import crypto, tasks
+from image_importer import crypto
 from image_importer.models import ImportJob
+from image_importer.worker import tasks
 for line in sys.stdin:
     args = json.loads(line)
     job = ImportJob.objects.create(

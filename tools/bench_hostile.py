@@ -32,21 +32,21 @@ and after the last. Exit status 1 if an outcome is not the expected one.
 import argparse
 import gzip
 import json
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools import bench  # noqa: E402
+from tools.fileserver import Fault  # noqa: E402
 from tools import images  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
-from tools.fileserver import Fault  # noqa: E402
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

@@ -19,12 +19,12 @@ Prints a table (medians) and one JSON line.
 import argparse
 import json
 import os
+from pathlib import Path
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 from image_importer.engine import disk  # noqa: E402
 from image_importer.engine import fetch  # noqa: E402
 from image_importer.engine import pipeline  # noqa: E402
-from tools import stack as stack_tool  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
+from tools import stack as stack_tool  # noqa: E402
 
 MIB = 1024 * 1024
 

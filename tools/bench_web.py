@@ -61,6 +61,7 @@ import http.cookies
 import json
 import math
 import os
+from pathlib import Path
 import re
 import shutil
 import sqlite3
@@ -71,16 +72,15 @@ import tempfile
 import time
 import urllib.parse
 import uuid
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools import bench as bench_tool  # noqa: E402
 from tools import dashboard as dashboard_tool  # noqa: E402
+from tools.fileserver import FileServer  # noqa: E402
 from tools import images  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
-from tools.fileserver import FileServer  # noqa: E402
 
 MIB = 1024 * 1024
 TABLE = 'image_imports'
@@ -167,8 +167,8 @@ print(json.dumps(polled))
 # Times ImportJob.record_progress on the job database (argv[1]: calls);
 # prints the durations in seconds as JSON.
 WRITE_PROBE = '''
-import json, sys, time, uuid
 import django
+import json, sys, time, uuid
 django.setup()
 from django.utils import timezone
 from image_importer.models import ImportJob

@@ -9,12 +9,12 @@ and the plugin's enabled files, as an operator would install them.
 """
 
 import os
+from pathlib import Path
 import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,11 +11,11 @@ worker beside it: nothing comes from the source tree.
 """
 
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from tools import dashboard
 from tools import stack as stack_tool

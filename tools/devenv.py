@@ -48,7 +48,8 @@ SERVICES = {
           '--exec /usr/sbin/mariadbd',
 }
 REQUIREMENT_FILES = ('requirements.txt', 'test-requirements.txt')
-DATABASE_TESTS = ('tests/unit/test_models.py', 'tests/unit/test_runner.py',
+DATABASE_TESTS = ('tests/unit/test_models.py',
+                  'tests/unit/worker/test_runner.py',
                   'tests/unit/test_command.py', 'tests/unit/test_actions.py',
                   'tests/unit/test_limits.py')
 

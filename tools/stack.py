@@ -18,6 +18,7 @@ import concurrent.futures
 import fcntl
 import json
 import os
+from pathlib import Path
 import shutil
 import signal
 import socket
@@ -28,7 +29,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 REGION = 'RegionOne'
 DOMAIN = 'Default'

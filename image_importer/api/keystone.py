@@ -1,4 +1,4 @@
-"""Whose authority a job runs on: the user's token, or a Keystone trust.
+"""Keystone: whose authority a job runs on, the user's token or a trust.
 
 Without ``IMAGE_IMPORTER['SERVICE_AUTH']`` a job carries the submitting
 user's token (encrypted) and can only finish while that token lives.
@@ -9,7 +9,7 @@ Keystone trust from the user (trustor) to the importer's service user
 (``TRUST_ROLES``), impersonation (Glance sees the user
 itself, so the image belongs to the user's project and Glance's policies
 apply as for the user), expiring at the job's deadline. The job keeps only
-the trust's id, no token. The worker (``glance_client``) logs in as the
+the trust's id, no token. The worker (``job_session``) logs in as the
 service user scoped to the trust, and keystoneauth gets a fresh
 trust-scoped token whenever the last one expires, however long the import
 takes. Keystone refuses those tokens as soon as the user no longer holds
@@ -37,7 +37,6 @@ from openstack_dashboard.api import keystone as api_keystone
 
 from image_importer import conf
 from image_importer import crypto
-from image_importer.engine import glance
 from image_importer.engine.errors import ImportFailure
 from image_importer.models import ImportJob
 
@@ -64,10 +63,10 @@ LOGIN_OPTIONS = USER_OPTIONS + (
 
 def enabled():
     """True when the operator configured a service user."""
-    return bool(conf.get('SERVICE_AUTH'))
+    return conf.get('SERVICE_AUTH')
 
 
-def _verify():
+def tls_verify():
     """TLS verification for Keystone and Glance, as Horizon's settings say."""
     if getattr(settings, 'OPENSTACK_SSL_NO_VERIFY', False):
         return False
@@ -100,8 +99,6 @@ def _service_can_log_in(verify):
         return False
     return True
 
-
-# -- the dashboard's side: make the trust at submit -------------------------
 
 def _service_user_id(verify):
     """The service user's id: ``SERVICE_AUTH['user_id']`` if given, else
@@ -142,7 +139,7 @@ def trust_deadline(now=None):
     """When a trust made now expires (whole seconds, as Keystone keeps)."""
     now = (now or timezone.now()).replace(microsecond=0)
     return now + datetime.timedelta(
-        seconds=int(conf.get('JOB_TIMEOUT')) + TRUST_MARGIN)
+        seconds=conf.get('JOB_TIMEOUT') + TRUST_MARGIN)
 
 
 def create_trust(request, visibility='private'):
@@ -154,7 +151,7 @@ def create_trust(request, visibility='private'):
     when it cannot be made.
     """
     roles = trust_roles(request, visibility)
-    trustee = _service_user_id(_verify())
+    trustee = _service_user_id(tls_verify())
     client = api_keystone.keystoneclient(request)
     # Keystone refuses two identical trusts expiring in the same second:
     # spread the expiry so that submits made together rarely collide.
@@ -181,8 +178,6 @@ def create_trust(request, visibility='private'):
         else:
             return trust.id, expires_at
 
-
-# -- the worker's side: a Glance client with the job's authority ------------
 
 class _TrustPassword(generic.Password):
     """The service user's login scoped to a job's trust, whose refusals
@@ -241,26 +236,22 @@ def trust_session(job, verify=True):
                               user_agent=USER_AGENT)
 
 
-def glance_client(job, verify=True):
-    """A Glance v2 client at ``job.glance_endpoint`` with the job's
-    authority: the trust when it has one (checked now, so a job that can
-    no longer act for its user fails before it downloads), else the
-    user's token."""
+def job_session(job):
+    """A session with the job's authority: the trust when it has one
+    (checked now, so a job that can no longer act for its user fails
+    before it downloads), else the user's token for ``job``'s Glance."""
     if job.trust_id:
-        session = trust_session(job, verify)
+        session = trust_session(job, tls_verify())
         try:
             session.get_token()
         except (ks_exc.ConnectionError, ks_exc.DiscoveryFailure):
             raise ImportFailure('keystone_unreachable')
-    else:
-        auth = _UserToken(job.glance_endpoint,
-                          crypto.decrypt(job.auth_token), job.token_expires)
-        session = ks_session.Session(auth=auth, verify=verify,
-                                     user_agent=USER_AGENT)
-    return glance.session_client(session, job.glance_endpoint)
+        return session
+    auth = _UserToken(job.glance_endpoint, crypto.decrypt(job.auth_token),
+                      job.token_expires)
+    return ks_session.Session(auth=auth, verify=tls_verify(),
+                              user_agent=USER_AGENT)
 
-
-# -- the end: delete the trust ---------------------------------------------
 
 def _delete_with_trust(job, verify):
     """Delete the trust with a token scoped to it; True when it is gone."""
@@ -298,7 +289,7 @@ def release(job, request=None):
     if request is not None and request.user.id == job.user_id:
         ways.append(lambda: _delete_as_trustor(request, job))
     if enabled():
-        ways.append(lambda: _delete_with_trust(job, _verify()))
+        ways.append(lambda: _delete_with_trust(job, tls_verify()))
     for way in ways:
         try:
             way()

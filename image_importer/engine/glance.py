@@ -278,13 +278,9 @@ def delete_image(client, image_id):
     logged, not raised. A protected image (the user asked for one) is
     unprotected first: Glance refuses to delete it otherwise."""
     try:
-        try:
-            client.images.delete(image_id)
-        except glance_exc.HTTPForbidden:
-            if not getattr(client.images.get(image_id), 'protected', False):
-                raise
+        if getattr(client.images.get(image_id), 'protected', False):
             client.images.update(image_id, protected=False)
-            client.images.delete(image_id)
+        client.images.delete(image_id)
     except glance_exc.HTTPNotFound:
         return True
     except Exception:

@@ -34,13 +34,13 @@ from oslo_utils.imageutils import format_inspector
 
 from image_importer.engine import checksum
 from image_importer.engine import disk
+from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import glance
 from image_importer.engine import overlap
 from image_importer.engine import qcow2
 from image_importer.engine import suggest
 from image_importer.engine import unpack
-from image_importer.engine.errors import ImportFailure
 
 LOG = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024

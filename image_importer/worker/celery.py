@@ -16,15 +16,14 @@ import os
 
 import celery
 
-from image_importer import embedded_broker
+from image_importer import conf
+from image_importer.worker import broker
 
 os.environ.setdefault('DJANGO_SETTINGS_MODULE',
                       'openstack_dashboard.settings')
 
 
 def celery_config():
-    from image_importer import conf
-
     broker_url = conf.get('BROKER_URL')
     options = dict(conf.get('BROKER_TRANSPORT_OPTIONS'))
     # Beat's schedule (a pickle) lives here whatever the broker: private.
@@ -35,7 +34,7 @@ def celery_config():
         # worker read a message file before it is written, and the worker
         # dies on it.)
         database = os.path.join(state_dir, 'broker.sqlite3')
-        broker_url = embedded_broker.ALIAS + '+sqlite:///' + database
+        broker_url = broker.ALIAS + '+sqlite:///' + database
     return {
         'broker_url': broker_url,
         'broker_transport_options': options,
@@ -57,16 +56,16 @@ def celery_config():
         # a message (cleaning up after itself); one that ignores it is
         # killed a few minutes later, and its lease brings it back to the
         # sweeper, which fails it after MAX_ATTEMPTS.
-        'task_soft_time_limit': int(conf.get('JOB_TIMEOUT')),
-        'task_time_limit': int(conf.get('JOB_TIMEOUT')) + 300,
+        'task_soft_time_limit': conf.get('JOB_TIMEOUT'),
+        'task_time_limit': conf.get('JOB_TIMEOUT') + 300,
         'worker_hijack_root_logger': False,
         'beat_schedule_filename': os.path.join(state_dir, 'beat-schedule'),
         'beat_schedule': {
             'sweep': {'task': 'image_importer.tasks.sweep',
-                      'schedule': float(conf.get('SWEEP_INTERVAL'))},
+                      'schedule': conf.get('SWEEP_INTERVAL')},
         },
     }
 
 
-app = celery.Celery('image_importer', include=['image_importer.tasks'])
+app = celery.Celery('image_importer', include=['image_importer.worker.tasks'])
 app.conf.update(celery_config())

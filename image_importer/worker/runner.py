@@ -7,36 +7,37 @@ ran out) the run gets ``Cancelled`` and the engine stops and cleans up.
 """
 
 import contextlib
-import datetime
-import errno
-import fcntl
 import logging
 import os
-import shutil
+import random
 import socket
 import time
 
 from celery.exceptions import SoftTimeLimitExceeded
 from cryptography import fernet
 from django import db
-from django.conf import settings
 from django.utils import timezone
-from openstack_dashboard.api import glance as horizon_glance
 
+from image_importer.api import glance as api_glance
+from image_importer.api import keystone
 from image_importer import conf
 from image_importer import crypto
-from image_importer import delegation
-from image_importer import heartbeat
-from image_importer import limits
+from image_importer.engine.errors import Cancelled
+from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import glance
 from image_importer.engine import pipeline
-from image_importer.engine.errors import Cancelled
-from image_importer.engine.errors import ImportFailure
+from image_importer import limits
 from image_importer.models import ImportJob
 from image_importer.models import StateConflict
+from image_importer.worker import heartbeat
+from image_importer.worker import workdir
 
 LOG = logging.getLogger(__name__)
+
+# A job over the running limits comes back after DEFER_SECONDS, plus up to
+# as long again at random so that jobs deferred together spread out.
+DEFER_SECONDS = 5.0
 
 
 def worker_id(node=None):
@@ -57,7 +58,7 @@ def with_database(call, *args, patience=None, **kwargs):
     """``call(*args, **kwargs)``, tried again while the job database is
     unreachable, for up to ``patience`` seconds (the lease by default)."""
     if patience is None:
-        patience = int(conf.get('LEASE_SECONDS'))
+        patience = conf.get('LEASE_SECONDS')
     deadline = time.monotonic() + patience
     delay = 0.5
     while True:
@@ -82,8 +83,8 @@ class JobReporter:
 
     def __init__(self, job):
         self.job = job
-        self.interval = float(conf.get('PROGRESS_INTERVAL'))
-        self.lease = int(conf.get('LEASE_SECONDS'))
+        self.interval = conf.get('PROGRESS_INTERVAL')
+        self.lease = conf.get('LEASE_SECONDS')
         self._last = 0.0
 
     def _write(self, call, *args, **kwargs):
@@ -111,56 +112,29 @@ class JobReporter:
                       image_id=image_id)
 
 
-def _glance_verify():
-    cacert = getattr(settings, 'OPENSTACK_SSL_CACERT', None)
-    if getattr(settings, 'OPENSTACK_SSL_NO_VERIFY', False):
-        return False
-    return cacert or True
-
-
-def image_meta(job):
-    """Glance fields for the final disk format, built by Horizon's own
-    Create Image code so defaults and the container format match it."""
-    def build(disk_format):
-        return horizon_glance.create_image_metadata({
-            **job.properties,
-            'kernel': job.kernel_id,
-            'ramdisk': job.ramdisk_id,
-            'name': job.image_name,
-            'description': job.description,
-            'disk_format': disk_format,
-            'architecture': job.architecture,
-            'min_disk': job.min_disk,
-            'min_ram': job.min_ram,
-            'visibility': job.visibility,
-            'protected': job.protected,
-        })
-    return build
-
-
 def build_request(job):
-    client = delegation.glance_client(job, verify=_glance_verify())
+    client = api_glance.job_client(job)
     return pipeline.ImportRequest(
         url=job.source_url,
         credentials=crypto.decrypt(job.source_credentials),
         fetcher=fetch.Fetcher(conf.url_policy()),
         glance_client=client,
-        image_meta=image_meta(job),
+        image_meta=api_glance.image_meta(job),
         disk_format=job.disk_format or None,
-        max_bytes=int(conf.get('MAX_IMAGE_SIZE')),
-        max_virtual_size=int(conf.get('MAX_VIRTUAL_SIZE')),
-        reserve=int(conf.get('WORK_DIR_RESERVE')),
+        max_bytes=conf.get('MAX_IMAGE_SIZE'),
+        max_virtual_size=conf.get('MAX_VIRTUAL_SIZE'),
+        reserve=conf.get('WORK_DIR_RESERVE'),
         expected_checksum=job.expected_checksum or None,
         checksum_url=job.checksum_url or None,
         image_id=job.image_id or None,
-        upload_retries=int(conf.get('UPLOAD_RETRIES')),
-        overlap=bool(conf.get('OVERLAP_UPLOAD')),
-        upload_retry_delay=float(conf.get('UPLOAD_RETRY_DELAY')),
+        upload_retries=conf.get('UPLOAD_RETRIES'),
+        overlap=conf.get('OVERLAP_UPLOAD'),
+        upload_retry_delay=conf.get('UPLOAD_RETRY_DELAY'),
         resilience=fetch.Resilience(
-            retries=int(conf.get('DOWNLOAD_RETRIES')),
-            deadline=float(conf.get('DOWNLOAD_DEADLINE')),
-            min_rate=int(conf.get('DOWNLOAD_MIN_RATE')),
-            window=float(conf.get('DOWNLOAD_RATE_WINDOW'))))
+            retries=conf.get('DOWNLOAD_RETRIES'),
+            deadline=conf.get('DOWNLOAD_DEADLINE'),
+            min_rate=conf.get('DOWNLOAD_MIN_RATE'),
+            window=conf.get('DOWNLOAD_RATE_WINDOW')))
 
 
 def _fail(job, owner, code, params, client=None):
@@ -184,7 +158,7 @@ def _left_image(job, client):
         return ''
     try:
         if client is None:
-            client = delegation.glance_client(job, verify=_glance_verify())
+            client = api_glance.job_client(job)
     except Exception as exc:
         LOG.warning('Import job %s: cannot delete its unfinished image %s '
                     '(%s)', job.pk, job.image_id, exc)
@@ -194,96 +168,6 @@ def _left_image(job, client):
     LOG.warning('Import job %s left its unfinished image %s', job.pk,
                 job.image_id)
     return job.image_id
-
-
-@contextlib.contextmanager
-def work_dir(job_id, wait=60):
-    """The job's work folder, ``WORK_DIR/<job id>``, held under a lock.
-
-    The folder outlives a worker that dies, so the job's next run on this
-    host continues its download. The lock (released by the kernel when its
-    process dies) keeps a run that lost its lease but still lives from
-    sharing the folder with the run that took over; the new run waits up
-    to ``wait`` seconds for it to stop.
-    """
-    root = conf.private_dir('WORK_DIR')
-    path = os.path.join(root, str(job_id))
-    lock = _lock(path + '.lock', wait)
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        yield path
-    finally:
-        lock.close()
-
-
-def _lock(path, wait):
-    deadline = time.monotonic() + wait
-    while True:
-        handle = open(path, 'a')
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            if time.monotonic() > deadline:
-                raise WorkDirBusy(path)
-            time.sleep(0.5)
-            continue
-        # The holder before us may have removed the file it locked.
-        try:
-            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
-                return handle
-        except FileNotFoundError:
-            pass
-        handle.close()
-
-
-class WorkDirBusy(Exception):
-    """Another live process on this host still holds the job's folder."""
-
-
-def remove_work_dir(path):
-    shutil.rmtree(path, ignore_errors=True)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path + '.lock')
-
-
-def clean_work_dirs(older_than=0):
-    """Remove work folders of jobs that cannot continue here: ended,
-    deleted, or running elsewhere. A folder whose lock is held (a live
-    run on this host) and one of a queued job (it may resume here) stay.
-    Returns the folders removed."""
-    root = conf.get('WORK_DIR')
-    if not os.path.isdir(root):
-        return []
-    cutoff = time.time() - older_than
-    names = {name for name in os.listdir(root)
-             if not name.endswith('.lock')}
-    keep = {str(pk) for pk in ImportJob.objects.filter(
-        pk__in=[n for n in names if _is_uuid(n)],
-        state__in=(ImportJob.QUEUED,) + ImportJob.RUNNING).values_list(
-            'pk', flat=True)}
-    removed = []
-    for name in sorted(names - keep):
-        path = os.path.join(root, name)
-        with contextlib.suppress(FileNotFoundError):
-            if os.path.getmtime(path) > cutoff:
-                continue
-        try:
-            lock = _lock(path + '.lock', wait=0)
-        except WorkDirBusy:
-            continue
-        with lock:
-            shutil.rmtree(path, ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path + '.lock')
-        removed.append(path)
-    return removed
-
-
-def _is_uuid(name):
-    return len(name) == 36 and name.count('-') == 4
 
 
 def _resumable(job):
@@ -298,36 +182,48 @@ def _resumable(job):
     return not job.is_finished
 
 
-def run_job(job_id, node=None):
+def run_job(job_id, node=None, enqueue=None):
+    """Claim and run a queued job. One over the running limits goes back
+    to the queue and ``enqueue(job_id, countdown)`` sends its message
+    again in a few seconds."""
     owner = worker_id(node)
-    job = ImportJob.claim(job_id, owner, int(conf.get('LEASE_SECONDS')))
+    job = ImportJob.claim(job_id, owner, conf.get('LEASE_SECONDS'))
     if job is None:
         LOG.info('Import job %s is not queued; nothing to do', job_id)
         return
     if not limits.may_start(job):
-        limits.defer(job)
+        _defer(job, enqueue)
         return
     LOG.info('Import job %s started by %s (attempt %d)', job.pk, owner,
              job.attempts)
-    if job.attempts > int(conf.get('MAX_ATTEMPTS')):
+    if job.attempts > conf.get('MAX_ATTEMPTS'):
         _fail(job, owner, 'worker_lost', {'attempts': job.attempts - 1})
     elif job.token_expires and job.token_expires <= timezone.now():
         _fail(job, owner, 'trust_expired' if job.trust_id else
               'token_expired', {})
     else:
         try:
-            with work_dir(job.pk) as path:
+            with workdir.work_dir(job.pk) as path:
                 if not _run(job, owner, path):
-                    remove_work_dir(path)
-        except WorkDirBusy:
+                    workdir.remove_work_dir(path)
+        except workdir.WorkDirBusy:
             LOG.warning('Import job %s: an earlier run on this host still '
                         'holds its folder; the sweeper will requeue it',
                         job.pk)
     with contextlib.suppress(db.Error):
         ImportJob.release(job.pk, owner)
-    delegation.release_if_finished(job)
+    keystone.release_if_finished(job)
     with contextlib.suppress(Exception):
-        clean_work_dirs(older_than=60)
+        workdir.clean_work_dirs(older_than=60)
+
+
+def _defer(job, enqueue):
+    try:
+        job.defer()
+    except StateConflict:
+        LOG.info('Import job %s moved on before it was deferred', job.pk)
+        return
+    enqueue(job.pk, countdown=DEFER_SECONDS * (1 + random.random()))
 
 
 def _client(request):
@@ -339,9 +235,9 @@ def _run(job, owner, path):
     request = None
     try:
         request = build_request(job)
-        lease = int(conf.get('LEASE_SECONDS'))
+        lease = conf.get('LEASE_SECONDS')
         with heartbeat.Interrupt(job.pk) as interrupt, heartbeat.Heartbeat(
-                job, float(conf.get('HEARTBEAT_SECONDS')), lease,
+                job, conf.get('HEARTBEAT_SECONDS'), lease,
                 on_lost=interrupt.stop):
             result = pipeline.run(request, path, JobReporter(job))
         try:
@@ -370,7 +266,7 @@ def _run(job, owner, path):
     except SoftTimeLimitExceeded:
         LOG.info('Import job %s ran out of time', job.pk)
         _fail(job, owner, 'timed_out',
-              {'seconds': int(conf.get('JOB_TIMEOUT'))}, _client(request))
+              {'seconds': conf.get('JOB_TIMEOUT')}, _client(request))
     except ImportFailure as exc:
         LOG.info('Import job %s failed: %s', job.pk, exc)
         _fail(job, owner, exc.code, exc.params, _client(request))
@@ -387,24 +283,3 @@ def _run(job, owner, path):
         LOG.exception('Import job %s failed unexpectedly', job.pk)
         _fail(job, owner, 'internal_error', {}, _client(request))
     return False
-
-
-def sweep(enqueue):
-    """Requeue jobs whose worker vanished; resend lost queued messages."""
-    now = timezone.now()
-    for job in ImportJob.objects.filter(state__in=ImportJob.RUNNING,
-                                        lease_expires__lt=now):
-        try:
-            job.requeue()
-        except StateConflict:
-            continue
-        LOG.warning('Import job %s lost its worker; requeued', job.pk)
-        enqueue(job.pk)
-    stale = now - datetime.timedelta(seconds=int(conf.get('REQUEUE_AFTER')))
-    for job_id in ImportJob.objects.filter(
-            state=ImportJob.QUEUED, updated_at__lt=stale).values_list(
-                'pk', flat=True):
-        if ImportJob.objects.filter(pk=job_id, state=ImportJob.QUEUED,
-                                    updated_at__lt=stale).update(
-                                        updated_at=now):
-            enqueue(job_id)

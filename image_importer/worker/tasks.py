@@ -5,8 +5,10 @@ import logging
 from celery import signals
 
 import image_importer
-from image_importer import runner
-from image_importer.worker import app
+from image_importer.worker.celery import app
+from image_importer.worker import runner
+from image_importer.worker import sweeper
+from image_importer.worker import workdir
 
 LOG = logging.getLogger(__name__)
 
@@ -14,12 +16,12 @@ LOG = logging.getLogger(__name__)
 @app.task(name='image_importer.tasks.run_import', ignore_result=True,
           bind=True)
 def run_import(self, job_id):
-    runner.run_job(job_id, node=self.request.hostname)
+    runner.run_job(job_id, node=self.request.hostname, enqueue=enqueue)
 
 
 @app.task(name='image_importer.tasks.sweep', ignore_result=True)
 def sweep():
-    runner.sweep(enqueue)
+    sweeper.sweep(enqueue)
 
 
 @signals.worker_ready.connect
@@ -31,15 +33,17 @@ def _sweep_at_start(**kwargs):
              image_importer.DISTRIBUTION, image_importer.__version__)
     sweep.delay()
     try:
-        runner.clean_work_dirs()
+        workdir.clean_work_dirs()
     except Exception:
         LOG.warning('Could not clean the work folder', exc_info=True)
 
 
-def enqueue(job_id):
-    """Send a job's message; the sweeper resends it if this fails."""
+def enqueue(job_id, countdown=None):
+    """Send a job's message, after ``countdown`` seconds if given; if it
+    cannot be sent, the sweeper sends one after ``REQUEUE_AFTER``."""
     try:
-        run_import.apply_async(args=[str(job_id)], retry=False)
+        run_import.apply_async(args=[str(job_id)], countdown=countdown,
+                               retry=False)
     except Exception:
         LOG.warning('Could not queue import job %s; the sweeper will',
                     job_id, exc_info=True)

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from tools import dashboard
-from tools import stack as stack_tool
 from tools.fileserver import FileServer
+from tools import stack as stack_tool
 
 
 @pytest.fixture(scope='session')

@@ -2,8 +2,8 @@
 
 import time
 
-import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+import pytest
 
 from tests.browser.helpers import ARTIFACTS
 from tests.browser.helpers import login

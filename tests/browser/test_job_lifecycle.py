@@ -9,8 +9,8 @@ from tests.browser.helpers import ARTIFACTS
 from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
-from tools import images
 from tools.fileserver import Fault
+from tools import images
 
 pytestmark = [pytest.mark.browser, pytest.mark.realstack]
 

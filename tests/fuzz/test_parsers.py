@@ -22,11 +22,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from image_importer.engine import checksum
+from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import qcow2
 from image_importer.engine import suggest
 from image_importer.engine import unpack
-from image_importer.engine.errors import ImportFailure
 
 MIB = 1024 * 1024
 LIMITS = unpack.Limits(max_output=4 * MIB, max_descriptor=64 * 1024)

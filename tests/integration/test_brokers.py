@@ -14,9 +14,9 @@ import time
 import pytest
 
 from tools import dashboard
+from tools.fileserver import FileServer
 from tools import images
 from tools import stack as stack_tool
-from tools.fileserver import FileServer
 
 pytestmark = pytest.mark.realstack
 

@@ -11,16 +11,16 @@ import hashlib
 
 import pytest
 
-from image_importer import failures
-from image_importer import runner
 from image_importer.engine.glance import UPLOAD_PIECE
+from image_importer import failures
 from image_importer.models import ImportJob
+from image_importer.worker import runner
 from tests.conftest import GLANCE_IMAGE_SIZE_CAP
 from tests.integration.test_import_real_stack import images_named
 from tests.integration.test_import_real_stack import run_to_active
 from tests.integration.test_import_real_stack import submit
-from tools import images
 from tools.faultproxy import FaultProxy
+from tools import images
 
 pytestmark = [pytest.mark.realstack, pytest.mark.django_db]
 

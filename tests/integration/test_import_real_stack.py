@@ -13,18 +13,18 @@ import tarfile
 import threading
 import time
 
-import pytest
 from glanceclient import exc as glance_exc
+import pytest
 
 from image_importer import crypto
-from image_importer import failures
-from image_importer import runner
 from image_importer.engine import glance
 from image_importer.engine import pipeline
 from image_importer.engine import qcow2
+from image_importer import failures
 from image_importer.models import ImportJob
-from tools import images
+from image_importer.worker import runner
 from tools.fileserver import FileServer
+from tools import images
 
 pytestmark = [pytest.mark.realstack, pytest.mark.django_db]
 

@@ -17,10 +17,10 @@ from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import glance
 from image_importer.engine import pipeline
+from tests.unit import test_limits
 from tools import dashboard
 from tools.fileserver import FileServer
 from tools import images
-from tests.unit import test_limits
 from tools import stack as stack_tool
 
 pytestmark = pytest.mark.realstack

@@ -10,9 +10,9 @@ import contextlib
 import os
 import threading
 import time
+from unittest import mock
 import urllib.error
 import urllib.request
-from unittest import mock
 
 from django.test import RequestFactory
 from django.utils import timezone
@@ -24,15 +24,15 @@ from keystoneauth1 import session as ks_session
 from openstack_auth import user as auth_user
 import pytest
 
+from image_importer.api import keystone as api_keystone
 from image_importer import crypto
-from image_importer import delegation
 from image_importer import failures
 from image_importer import jobs
-from image_importer import runner
 from image_importer.models import ImportJob
+from image_importer.worker import runner
+from tools.fileserver import FileServer
 from tools import images
 from tools import stack as stack_tool
-from tools.fileserver import FileServer
 
 pytestmark = [pytest.mark.realstack, pytest.mark.django_db]
 
@@ -172,8 +172,8 @@ def test_job_outlives_the_token_on_a_trust_and_deletes_it(
             r['name'] for r in request.user.roles}
         assert trust['expires_at'].startswith(
             job.token_expires.strftime('%Y-%m-%dT%H:%M:%S'))
-        assert -60 < (job.token_expires - delegation.trust_deadline()
-                      ).total_seconds() < delegation.TRUST_SPREAD + 60
+        assert -60 < (job.token_expires - api_keystone.trust_deadline()
+                      ).total_seconds() < api_keystone.TRUST_SPREAD + 60
         assert token_valid(short_stack, user_token.id)
 
         job, took = run(job)
@@ -324,7 +324,7 @@ def test_cancel_and_delete_from_the_dashboard_delete_the_trust(
     failed = submit(request, url)
     trust_id = failed.trust_id
     failed.fail('operator', {'reason': 'test'})
-    with mock.patch.object(delegation, '_delete_with_trust') as by_trust:
+    with mock.patch.object(api_keystone, '_delete_with_trust') as by_trust:
         jobs.delete(request, failed)
     by_trust.assert_not_called()
     assert keystone(short_stack, 'GET',

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 
 from tools import dashboard
-from tools import images
-from tools import stack as stack_tool
 from tools.faultproxy import FaultProxy
 from tools.fileserver import FileServer
+from tools import images
+from tools import stack as stack_tool
 
 pytestmark = pytest.mark.realstack
 

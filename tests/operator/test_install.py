@@ -9,6 +9,7 @@ commit's wheel with its jobs kept."""
 import hashlib
 import json
 import os
+from pathlib import Path
 import re
 import subprocess
 import sys
@@ -16,7 +17,6 @@ import tarfile
 import time
 import urllib.request
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +25,8 @@ from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
 from tools import deployment
-from tools import images
 from tools.fileserver import FileServer
+from tools import images
 
 pytestmark = [pytest.mark.operator, pytest.mark.browser,
               pytest.mark.realstack]

@@ -56,7 +56,7 @@ class ProjectActionTests(helpers.TestCase):
         self.assertEqual({ImportJob.CANCELLED}, set(
             ImportJob.objects.values_list('state', flat=True)))
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_retry_queues_a_new_job_with_the_acting_users_token(
             self, enqueue):
         failed = make_job(self.tenant.id, state=ImportJob.FAILED,
@@ -76,7 +76,7 @@ class ProjectActionTests(helpers.TestCase):
         self.assertEqual(ImportJob.FAILED,
                          ImportJob.objects.get(pk=failed.pk).state)
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_retry_reuses_the_source_password_for_its_owner_only(
             self, enqueue):
         mine = make_job(self.tenant.id, state=ImportJob.FAILED,

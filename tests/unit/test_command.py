@@ -7,10 +7,10 @@ import os
 import time
 from unittest import mock
 
-import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.core.management import call_command
 from django.utils import timezone
+import pytest
 
 from image_importer.models import ImportJob
 from tests.unit.factories import make_job
@@ -71,7 +71,7 @@ def test_clean_keeps_folders_a_job_may_still_use(tmp_path, settings):
     assert 'junk' in out and str(ended.pk) in out
 
 
-@mock.patch('image_importer.tasks.enqueue')
+@mock.patch('image_importer.worker.tasks.enqueue')
 def test_requeue_stuck_jobs(enqueue):
     stuck = make_job(state=ImportJob.UPLOADING, lease_owner='dead',
                      lease_expires=expired())

@@ -11,13 +11,16 @@ from openstack_dashboard import api
 from openstack_dashboard.test import helpers
 import pytest
 
-from image_importer import failures
-from image_importer import limits
-from image_importer import runner
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import glance
+from image_importer import failures
+from image_importer import limits
 from image_importer.models import ImportJob
 from image_importer.models import InvalidTransition
+from image_importer.models import StateConflict
+from image_importer.worker import runner
+from image_importer.worker import sweeper
+from image_importer.worker import tasks
 from tests.unit.factories import make_job
 
 MiB = 1024 * 1024
@@ -200,18 +203,17 @@ def test_two_jobs_claimed_together_never_both_start(settings):
     assert (limits.may_start(a), limits.may_start(b)) == (False, False)
 
 
-# -- giving a job back: defer -----------------------------------------------
+# -- giving a job back: ImportJob.defer, by the runner ----------------------
 
 @pytest.mark.django_db
-def test_defer_undoes_the_claim(settings):
+def test_defer_undoes_the_claim():
     earlier = {'phase': 'downloading', 'bytes': 10,
                'start': '2025-01-01T10:00:00+00:00',
                'end': '2025-01-01T10:00:05+00:00'}
     job = claimed(phases=[earlier], attempts=1)
     assert (job.attempts, len(job.phases)) == (2, 2)
-    sent = []
 
-    assert limits.defer(job, lambda *args: sent.append(args))
+    job.defer()
 
     stored = ImportJob.objects.get(pk=job.pk)
     assert stored.state == ImportJob.QUEUED
@@ -220,9 +222,6 @@ def test_defer_undoes_the_claim(settings):
     assert (stored.lease_owner, stored.lease_expires) == ('', None)
     assert stored.phase_started_at is None
     assert stored.updated_at > timezone.now() - datetime.timedelta(seconds=5)
-    [(job_id, countdown)] = sent
-    assert job_id == job.pk
-    assert (limits.DEFER_SECONDS <= countdown <= 2 * limits.DEFER_SECONDS)
     # It can be claimed again, as a fresh attempt.
     again = ImportJob.claim(job.pk, 'w:2', 300)
     assert again.attempts == 2
@@ -233,12 +232,11 @@ def test_defer_undoes_the_claim(settings):
 def test_defer_leaves_a_job_cancelled_meanwhile_alone():
     job = claimed()
     ImportJob.objects.get(pk=job.pk).cancel()
-    sent = []
 
-    assert not limits.defer(job, lambda *args: sent.append(args))
+    with pytest.raises(StateConflict):
+        job.defer()
 
     assert ImportJob.objects.get(pk=job.pk).state == ImportJob.CANCELLED
-    assert sent == []
 
 
 @pytest.mark.django_db
@@ -247,32 +245,7 @@ def test_defer_only_undoes_a_fresh_claim():
     job.begin_phase(ImportJob.CONVERTING)
 
     with pytest.raises(InvalidTransition):
-        limits.defer(job, mock.Mock())
-
-
-@pytest.mark.django_db
-def test_defer_sends_the_message_again_with_a_countdown():
-    job = claimed()
-
-    with mock.patch('image_importer.tasks.run_import.apply_async') as send:
-        limits.defer(job)
-
-    send.assert_called_once_with(args=[str(job.pk)], countdown=mock.ANY,
-                                 retry=False)
-
-
-@pytest.mark.django_db
-def test_defer_leaves_a_lost_message_to_the_sweeper(settings):
-    limit_settings(settings, REQUEUE_AFTER=0)
-    job = claimed()
-
-    with mock.patch('image_importer.tasks.run_import.apply_async',
-                    side_effect=OSError('broker down')):
-        assert limits.defer(job)
-    sent = []
-    runner.sweep(sent.append)
-
-    assert sent == [job.pk]
+        job.defer()
 
 
 @pytest.mark.django_db
@@ -280,16 +253,57 @@ def test_worker_gives_back_a_job_over_the_running_limit(settings):
     limit_settings(settings, MAX_RUNNING_PER_PROJECT=1)
     make_job('p1', state=ImportJob.UPLOADING)
     waiting = make_job('p1')
+    sent = []
 
-    with mock.patch.object(limits, '_enqueue_later') as later, \
-            mock.patch.object(runner, 'build_request') as build:
-        runner.run_job(waiting.pk)
+    with mock.patch.object(runner, 'build_request') as build:
+        runner.run_job(waiting.pk,
+                       enqueue=lambda *args, **kw: sent.append((args, kw)))
 
     stored = ImportJob.objects.get(pk=waiting.pk)
     assert (stored.state, stored.attempts, stored.phases) == (
         ImportJob.QUEUED, 0, [])
-    later.assert_called_once_with(waiting.pk, mock.ANY)
+    [(args, kw)] = sent
+    assert args == (waiting.pk,)
+    countdown = kw['countdown']
+    assert runner.DEFER_SECONDS <= countdown <= 2 * runner.DEFER_SECONDS
     build.assert_not_called()
+
+
+@pytest.mark.django_db
+def test_a_job_cancelled_while_deferred_is_not_sent_again(settings):
+    limit_settings(settings, MAX_RUNNING_PER_PROJECT=1)
+    make_job('p1', state=ImportJob.UPLOADING)
+    waiting = make_job('p1')
+    sent = []
+    defer = ImportJob.defer
+
+    def cancelled_first(job):
+        ImportJob.objects.get(pk=job.pk).cancel()
+        defer(job)
+
+    with mock.patch.object(ImportJob, 'defer', cancelled_first):
+        runner.run_job(waiting.pk, enqueue=lambda *a, **k: sent.append(a))
+
+    assert ImportJob.objects.get(pk=waiting.pk).state == ImportJob.CANCELLED
+    assert sent == []
+
+
+@pytest.mark.django_db
+def test_a_deferred_message_that_cannot_be_sent_is_left_to_the_sweeper(
+        settings):
+    limit_settings(settings, REQUEUE_AFTER=0)
+    job = claimed()
+    job.defer()
+
+    with mock.patch('image_importer.worker.tasks.run_import.apply_async',
+                    side_effect=OSError('broker down')) as send:
+        tasks.enqueue(job.pk, countdown=5)
+    send.assert_called_once_with(args=[str(job.pk)], countdown=5,
+                                 retry=False)
+    sent = []
+    sweeper.sweep(sent.append)
+
+    assert sent == [job.pk]
 
 
 # -- Glance's quotas: engine.glance.check_quota ------------------------------
@@ -391,7 +405,7 @@ class LimitViewTests(helpers.TestCase):
         return list(step.action.non_field_errors())
 
     @helpers.create_mocks({api.glance: ('glanceclient',)})
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_over_the_queued_limit_says_why_and_keeps_input(
             self, enqueue):
         self.mock_glanceclient.return_value = glance_client(
@@ -413,7 +427,7 @@ class LimitViewTests(helpers.TestCase):
         enqueue.assert_not_called()
 
     @helpers.create_mocks({api.glance: ('glanceclient',)})
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_over_glances_image_quota_says_why(self, enqueue):
         self.mock_glanceclient.return_value = glance_client(
             usage(image_count_total=(2, 2)))
@@ -429,7 +443,7 @@ class LimitViewTests(helpers.TestCase):
             helpers.IsHttpRequest())
 
     @helpers.create_mocks({api.glance: ('glanceclient',)})
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_within_the_limits_is_queued(self, enqueue):
         self.mock_glanceclient.return_value = glance_client(
             USAGE_WITH_LIMITS)
@@ -442,7 +456,7 @@ class LimitViewTests(helpers.TestCase):
         job = ImportJob.objects.get()
         enqueue.assert_called_once_with(job.pk)
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_retry_over_the_queued_limit_says_why(self, enqueue):
         failed = make_job(self.tenant.id, state=ImportJob.FAILED,
                           error_code='connection_lost')

@@ -4,15 +4,15 @@ import datetime
 import threading
 import time
 
-import pytest
 from django.db import connection
 from django.db import OperationalError
 from django.utils import timezone
+import pytest
 
 from image_importer.models import ImportJob
-from tests.unit.factories import make_job
 from image_importer.models import InvalidTransition
 from image_importer.models import StateConflict
+from tests.unit.factories import make_job
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.core.exceptions import ImproperlyConfigured
 import pytest
 
 from image_importer import conf
-from image_importer import runner
-from image_importer import worker
+from image_importer.worker import celery as celery_app
+from image_importer.worker import workdir
 
 NOBODY = 65534
 
@@ -25,7 +25,7 @@ def test_the_defaults_are_per_user():
 
 def test_a_missing_folder_is_made_private(settings, tmp_path):
     settings.IMAGE_IMPORTER = {'WORK_DIR': str(tmp_path / 'a' / 'work')}
-    with runner.work_dir('job-1', wait=0) as path:
+    with workdir.work_dir('job-1', wait=0) as path:
         assert os.path.isdir(path)
     assert mode(tmp_path / 'a' / 'work') == 0o700
 
@@ -36,7 +36,7 @@ def test_an_open_folder_of_ours_is_made_private(settings, tmp_path):
     os.chmod(state, 0o1777)
     settings.IMAGE_IMPORTER = {'STATE_DIR': str(state)}
 
-    config = worker.celery_config()
+    config = celery_app.celery_config()
 
     assert mode(state) == 0o700
     assert config['beat_schedule_filename'] == str(state / 'beat-schedule')
@@ -55,9 +55,9 @@ def test_someone_elses_folder_is_refused(settings, tmp_path, name):
 
     with pytest.raises(ImproperlyConfigured) as refused:
         if name == 'STATE_DIR':
-            worker.celery_config()
+            celery_app.celery_config()
         else:
-            with runner.work_dir('job-1', wait=0):
+            with workdir.work_dir('job-1', wait=0):
                 pass
 
     assert 'belongs to user id %d' % NOBODY in str(refused.value)
@@ -72,5 +72,5 @@ def test_a_symbolic_link_is_refused(settings, tmp_path):
     settings.IMAGE_IMPORTER = {'STATE_DIR': str(link)}
 
     with pytest.raises(ImproperlyConfigured) as refused:
-        worker.celery_config()
+        celery_app.celery_config()
     assert 'symbolic link' in str(refused.value)

@@ -36,7 +36,7 @@ class ImageImportsViewTests(helpers.TestCase):
         self.mock_image_list_detailed = patcher.start()
         self.addCleanup(patcher.stop)
         # Glance's quotas before a submit: see tests/unit/test_limits.py.
-        patcher = mock.patch('image_importer.limits.check_glance_quota')
+        patcher = mock.patch('image_importer.api.glance.check_quota')
         patcher.start()
         self.addCleanup(patcher.stop)
 
@@ -79,7 +79,7 @@ class ImageImportsViewTests(helpers.TestCase):
         self.assertIn('qcow2', choices)
         self.assertNotIn('aki', choices)
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_records_job_and_queues_after_commit(self, enqueue):
         form = {'source_url': 'https://bob:s3cret@images.example.org/'
                               'path/jammy-server-cloudimg-amd64.img',
@@ -107,7 +107,7 @@ class ImageImportsViewTests(helpers.TestCase):
         self.assertEqual(ImportJob.QUEUED, job.state)
         enqueue.assert_called_once_with(job.pk)
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_rejects_bad_url_and_keeps_input(self, enqueue):
         form = {'source_url': 'ftp://images.example.org/a.img',
                 'name': 'kept name', 'visibility': 'private'}
@@ -120,7 +120,7 @@ class ImageImportsViewTests(helpers.TestCase):
         self.assertFalse(ImportJob.objects.exists())
         enqueue.assert_not_called()
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_needs_a_name_when_url_has_no_file_name(self, enqueue):
         res = self.client.post(CREATE_URL, {
             'source_url': 'https://images.example.org/',
@@ -183,7 +183,7 @@ class ImageImportsViewTests(helpers.TestCase):
                 'obj_id': obj_id}, HTTP_X_REQUESTED_WITH='XMLHttpRequest')
             self.assertEqual(404, res.status_code, obj_id)
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_stores_checksum_choices(self, enqueue):
         url = 'https://images.example.org/a.qcow2'
         for extra, field, value in (
@@ -198,7 +198,7 @@ class ImageImportsViewTests(helpers.TestCase):
             job = ImportJob.objects.latest('created_at')
             self.assertEqual(value, getattr(job, field))
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_rejects_bad_checksum_input(self, enqueue):
         url = 'https://images.example.org/a.qcow2'
         cases = (
@@ -217,7 +217,7 @@ class ImageImportsViewTests(helpers.TestCase):
         self.assertFalse(ImportJob.objects.exists())
         enqueue.assert_not_called()
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_every_create_image_field_reaches_the_job(self, enqueue):
         kernel = self.images.first()
         kernel.disk_format = 'aki'
@@ -244,7 +244,7 @@ class ImageImportsViewTests(helpers.TestCase):
         self.assertEqual({'hw_disk_bus': 'virtio',
                           'hw_qemu_guest_agent': 'yes'}, job.properties)
 
-    @mock.patch('image_importer.tasks.enqueue')
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_reserved_properties_are_refused(self, enqueue):
         for line in ('owner=someone', 'os_glance_import_task=x',
                      'locations=[]', 'os_hidden=true', 'no equals sign'):

@@ -14,11 +14,12 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 import image_importer
-from image_importer import delegation
-from image_importer import runner
+from image_importer.api import keystone
 from image_importer.models import ImportJob
 from image_importer.models import InvalidTransition
 from image_importer.models import StateConflict
+from image_importer.worker import tasks
+from image_importer.worker import workdir
 
 
 class Command(BaseCommand):
@@ -61,7 +62,7 @@ class Command(BaseCommand):
                 .isoformat(timespec='seconds'), job.image_name))
 
     def do_clean(self, older_than=3600, **kwargs):
-        for path in runner.clean_work_dirs(older_than):
+        for path in workdir.clean_work_dirs(older_than):
             self.stdout.write('removed %s' % path)
 
     def _jobs(self, ids):
@@ -72,8 +73,6 @@ class Command(BaseCommand):
                 raise CommandError('no job %s' % job_id)
 
     def do_requeue(self, jobs=(), stuck=False, **kwargs):
-        from image_importer import tasks
-
         chosen = list(self._jobs(jobs))
         if stuck:
             chosen += ImportJob.objects.filter(
@@ -98,5 +97,5 @@ class Command(BaseCommand):
             if not was_running:
                 # A running job's worker still needs the trust to delete
                 # its half-made image; it deletes the trust after that.
-                delegation.release(job)
+                keystone.release(job)
             self.stdout.write('failed %s' % job.pk)

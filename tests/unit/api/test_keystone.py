@@ -17,10 +17,11 @@ from keystoneauth1.identity import generic
 from openstack_dashboard.test import helpers
 import pytest
 
+from image_importer.api import glance as api_glance
+from image_importer.api import keystone
 from image_importer import crypto
-from image_importer import delegation
-from image_importer.engine import glance
 from image_importer.engine.errors import ImportFailure
+from image_importer.engine import glance
 from image_importer import jobs
 from image_importer.models import ImportJob
 from tests.unit.factories import make_job
@@ -51,8 +52,8 @@ class SubmitWithServiceUserTests(helpers.TestCase):
 
     def setUp(self):
         super().setUp()
-        for name in ('image_importer.limits.check_glance_quota',
-                     'image_importer.tasks.enqueue'):
+        for name in ('image_importer.api.glance.check_quota',
+                     'image_importer.worker.tasks.enqueue'):
             patcher = mock.patch(name)
             patcher.start()
             self.addCleanup(patcher.stop)
@@ -61,7 +62,7 @@ class SubmitWithServiceUserTests(helpers.TestCase):
                                     return_value=([], False, False))
         patcher.start()
         self.addCleanup(patcher.stop)
-        patcher = mock.patch.object(delegation, '_service_user_id',
+        patcher = mock.patch.object(keystone, '_service_user_id',
                                     return_value='svc-user-id')
         self.service_user_id = patcher.start()
         self.addCleanup(patcher.stop)
@@ -93,9 +94,9 @@ class SubmitWithServiceUserTests(helpers.TestCase):
         # Expires at the job's deadline, in whole seconds; the job knows.
         deadline = kwargs['expires_at']
         self.assertEqual(0, deadline.microsecond)
-        lifetime = 24 * 3600 + delegation.TRUST_MARGIN
+        lifetime = 24 * 3600 + keystone.TRUST_MARGIN
         extra = (deadline - before).total_seconds() - lifetime
-        self.assertTrue(-5 <= extra <= delegation.TRUST_SPREAD + 5, extra)
+        self.assertTrue(-5 <= extra <= keystone.TRUST_SPREAD + 5, extra)
         self.assertEqual(deadline, job.token_expires)
         self.mock_keystoneclient.assert_called_once_with(
             helpers.IsHttpRequest())
@@ -133,7 +134,7 @@ def fake_request(user_id='u1', project_id='p1'):
 
 @pytest.fixture
 def keystoneclient():
-    with mock.patch.object(delegation.api_keystone,
+    with mock.patch.object(keystone.api_keystone,
                            'keystoneclient') as factory:
         yield factory.return_value
 
@@ -142,9 +143,9 @@ def test_same_second_trusts_take_the_next_second(service_auth,
                                                  keystoneclient):
     keystoneclient.trusts.create.side_effect = [
         ks_exc.Conflict(), ks_exc.Conflict(), mock.Mock(id='t3')]
-    with mock.patch.object(delegation, '_service_user_id',
+    with mock.patch.object(keystone, '_service_user_id',
                            return_value='svc'):
-        trust_id, expires = delegation.create_trust(fake_request())
+        trust_id, expires = keystone.create_trust(fake_request())
 
     assert trust_id == 't3'
     tried = [call.kwargs['expires_at']
@@ -162,7 +163,7 @@ def test_service_user_that_cannot_log_in_fails_the_submit_quietly(
             side_effect=ks_exc.Unauthorized('wrong password')), \
             caplog.at_level(logging.DEBUG):
         with pytest.raises(ImportFailure) as failure:
-            delegation.create_trust(fake_request())
+            keystone.create_trust(fake_request())
 
     assert failure.value.code == 'service_auth_failed'
     keystoneclient.trusts.create.assert_not_called()
@@ -176,7 +177,7 @@ def test_a_configured_service_user_id_saves_the_login(
         settings.IMAGE_IMPORTER,
         SERVICE_AUTH=dict(SERVICE_AUTH, user_id='svc-id'))
     with mock.patch.object(generic.Password, 'get_auth_ref') as login:
-        delegation.create_trust(fake_request())
+        keystone.create_trust(fake_request())
 
     login.assert_not_called()
     assert keystoneclient.trusts.create.call_args.kwargs[
@@ -184,11 +185,11 @@ def test_a_configured_service_user_id_saves_the_login(
 
 
 def test_unreachable_keystone_at_submit(service_auth, keystoneclient):
-    with mock.patch.object(delegation, '_service_user_id',
+    with mock.patch.object(keystone, '_service_user_id',
                            return_value='svc'):
         keystoneclient.trusts.create.side_effect = ks_exc.ConnectFailure()
         with pytest.raises(ImportFailure) as failure:
-            delegation.create_trust(fake_request())
+            keystone.create_trust(fake_request())
 
     assert failure.value.code == 'keystone_unreachable'
 
@@ -196,9 +197,9 @@ def test_unreachable_keystone_at_submit(service_auth, keystoneclient):
 # -- the worker's client -----------------------------------------------------
 
 def trust_auth(expires):
-    return delegation._TrustPassword(
+    return keystone._TrustPassword(
         expires=expires, verify=True, trust_id='t1',
-        **delegation._options(delegation.USER_OPTIONS))
+        **keystone._options(keystone.USER_OPTIONS))
 
 
 def refused(exc):
@@ -230,7 +231,7 @@ def test_trust_refused_after_its_expiry_is_trust_expired(service_auth):
 def test_trust_refused_while_the_service_user_logs_in_is_lost(
         service_auth):
     with refused(ks_exc.Unauthorized()), \
-            mock.patch.object(delegation, '_service_can_log_in',
+            mock.patch.object(keystone, '_service_can_log_in',
                               return_value=True), \
             pytest.raises(ImportFailure) as exc:
         trust_auth(later(60)).get_auth_ref(mock.Mock())
@@ -248,31 +249,33 @@ def test_service_user_that_cannot_log_in_is_the_operators_problem(
 def test_trust_job_checks_its_authority_before_it_downloads(service_auth):
     job = make_job(trust_id='t1', token_expires=later(3600))
     with refused(ks_exc.Forbidden()), pytest.raises(ImportFailure) as exc:
-        delegation.glance_client(job)
+        api_glance.job_client(job)
     assert exc.value.code == 'authorization_lost'
 
     with refused(ks_exc.ConnectFailure()), \
             pytest.raises(ImportFailure) as exc:
-        delegation.glance_client(job)
+        api_glance.job_client(job)
     assert exc.value.code == 'keystone_unreachable'
 
 
 def test_trust_job_without_service_user_configured(settings):
     job = make_job(trust_id='t1', token_expires=later(3600))
     with pytest.raises(ImportFailure) as exc:
-        delegation.glance_client(job)
+        api_glance.job_client(job)
     assert exc.value.code == 'service_auth_failed'
 
 
-def test_trust_job_client_talks_to_the_jobs_glance(service_auth):
+def test_trust_job_client_talks_to_the_jobs_glance(service_auth,
+                                                   settings):
+    settings.OPENSTACK_SSL_CACERT = '/ca.pem'
     job = make_job(trust_id='t1', token_expires=later(3600))
-    with mock.patch.object(delegation.ks_session.Session,
+    with mock.patch.object(keystone.ks_session.Session,
                            'get_token') as get_token:
-        client = delegation.glance_client(job, verify='/ca.pem')
+        client = api_glance.job_client(job)
     get_token.assert_called_once_with()
     session = client.http_client.session
     assert client.http_client.endpoint_override == job.glance_endpoint
-    assert isinstance(session.auth, delegation._TrustPassword)
+    assert isinstance(session.auth, keystone._TrustPassword)
     assert session.auth._trust_id == 't1'
     assert session.verify == '/ca.pem'
 
@@ -311,7 +314,7 @@ def test_refused_user_token_says_expired_or_revoked(
     job = make_job(glance_endpoint=refusing_glance,
                    auth_token=crypto.encrypt('user-token'),
                    token_expires=later(expires_in))
-    client = delegation.glance_client(job)
+    client = api_glance.job_client(job)
     data = tmp_path / 'disk'
     data.write_bytes(b'x')
 
@@ -328,7 +331,7 @@ def test_refused_user_token_says_expired_or_revoked(
 def test_release_as_the_trustor_uses_their_own_token(keystoneclient):
     job = make_job(trust_id='t1', user_id='u1', state=ImportJob.FAILED)
 
-    assert delegation.release(job, fake_request(user_id='u1')) is True
+    assert keystone.release(job, fake_request(user_id='u1')) is True
 
     keystoneclient.trusts.delete.assert_called_once_with('t1')
     assert ImportJob.objects.get(pk=job.pk).trust_id == ''
@@ -338,9 +341,9 @@ def test_release_by_another_user_uses_the_trust_itself(service_auth,
                                                        keystoneclient):
     job = make_job(trust_id='t1', user_id='u1', state=ImportJob.FAILED,
                    token_expires=later(3600))
-    with mock.patch.object(delegation.ks_session.Session,
+    with mock.patch.object(keystone.ks_session.Session,
                            'delete') as delete:
-        assert delegation.release(job, fake_request(user_id='admin'))
+        assert keystone.release(job, fake_request(user_id='admin'))
 
     keystoneclient.trusts.delete.assert_not_called()
     path = delete.call_args.args[0]
@@ -353,7 +356,7 @@ def test_release_that_keystone_refuses_leaves_the_trust_to_expire(
     job = make_job(trust_id='t1', state=ImportJob.FAILED,
                    token_expires=later(3600))
     with refused(ks_exc.Forbidden()):
-        assert delegation.release(job) is False
+        assert keystone.release(job) is False
 
     assert ImportJob.objects.get(pk=job.pk).trust_id == 't1'
     assert 'expires by itself' in caplog.text
@@ -363,7 +366,7 @@ def test_release_of_a_trust_already_gone(keystoneclient):
     keystoneclient.trusts.delete.side_effect = ks_exc.NotFound()
     job = make_job(trust_id='t1', user_id='u1')
 
-    assert delegation.release(job, fake_request(user_id='u1')) is True
+    assert keystone.release(job, fake_request(user_id='u1')) is True
     assert ImportJob.objects.get(pk=job.pk).trust_id == ''
 
 
@@ -375,23 +378,23 @@ def test_release_of_a_trust_already_gone(keystoneclient):
 ])
 def test_worker_releases_the_trust_only_when_the_job_ended(state, released):
     job = make_job(trust_id='t1', state=state)
-    with mock.patch.object(delegation, 'release') as release:
-        delegation.release_if_finished(job)
+    with mock.patch.object(keystone, 'release') as release:
+        keystone.release_if_finished(job)
     assert release.called is released
 
 
 def test_worker_release_never_raises(caplog):
     job = make_job(trust_id='t1', state=ImportJob.ACTIVE)
-    with mock.patch.object(delegation, 'release',
+    with mock.patch.object(keystone, 'release',
                            side_effect=RuntimeError('boom')):
-        delegation.release_if_finished(job)
+        keystone.release_if_finished(job)
     assert 'Releasing the trust of job' in caplog.text
 
 
 def test_cancel_of_a_queued_job_releases_its_trust():
     queued = make_job(trust_id='t1')
     running = make_job(trust_id='t2', state=ImportJob.DOWNLOADING)
-    with mock.patch.object(delegation, 'release') as release:
+    with mock.patch.object(keystone, 'release') as release:
         jobs.cancel(queued)
         jobs.cancel(running)
     # The worker releases a running job's trust after it cleaned up
@@ -402,7 +405,7 @@ def test_cancel_of_a_queued_job_releases_its_trust():
 def test_delete_releases_a_trust_left_behind():
     job = make_job(trust_id='t1', state=ImportJob.FAILED)
     request = fake_request()
-    with mock.patch.object(delegation, 'release') as release:
+    with mock.patch.object(keystone, 'release') as release:
         jobs.delete(request, job)
     release.assert_called_once_with(job, request)
     assert not ImportJob.objects.filter(pk=job.pk).exists()
@@ -424,9 +427,9 @@ def admin_request():
 def test_a_trust_delegates_only_the_roles_an_import_needs(
         service_auth, keystoneclient, visibility, roles):
     keystoneclient.trusts.create.return_value = mock.Mock(id='t1')
-    with mock.patch.object(delegation, '_service_user_id',
+    with mock.patch.object(keystone, '_service_user_id',
                            return_value='svc'):
-        delegation.create_trust(admin_request(), visibility)
+        keystone.create_trust(admin_request(), visibility)
 
     assert keystoneclient.trusts.create.call_args.kwargs[
         'role_names'] == roles
@@ -437,7 +440,7 @@ def test_a_user_without_the_roles_an_import_needs_gets_no_trust(
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
                                    TRUST_ROLES=('image_uploader',))
     with pytest.raises(ImportFailure) as refused:
-        delegation.create_trust(admin_request())
+        keystone.create_trust(admin_request())
 
     assert refused.value.code == 'trust_refused'
     assert 'image_uploader' in refused.value.params['detail']

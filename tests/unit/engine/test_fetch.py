@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from image_importer import failures
-from image_importer.engine import fetch
 from image_importer.engine.errors import ImportFailure
+from image_importer.engine import fetch
+from image_importer import failures
 from tools.fileserver import Fault
 from tools.fileserver import FileServer
 from tools.fileserver import ForwardProxy

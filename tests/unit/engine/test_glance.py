@@ -8,12 +8,12 @@ does the same against the real Glance behind a faulty proxy.
 import hashlib
 import types
 
-import pytest
 from glanceclient import exc as glance_exc
 from keystoneauth1 import exceptions as ks_exc
+import pytest
 
-from image_importer.engine import glance
 from image_importer.engine.errors import ImportFailure
+from image_importer.engine import glance
 
 
 class FakeImages:

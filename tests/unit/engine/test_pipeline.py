@@ -5,12 +5,12 @@ import os
 
 import pytest
 
+from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
-from image_importer.engine.errors import ImportFailure
-from tools import images
 from tools.fileserver import Fault
 from tools.fileserver import FileServer
+from tools import images
 
 
 class Reporter:

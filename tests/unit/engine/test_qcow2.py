@@ -10,6 +10,8 @@ import subprocess
 import pytest
 
 from image_importer.engine import disk
+from image_importer.engine.errors import ImportFailure
+from image_importer.engine import pipeline
 from image_importer.engine import qcow2
 from tools import images
 
@@ -241,9 +243,6 @@ def one_zero_table_for_everything(path, size=64 * PiB, bits=21):
 
 def test_a_huge_disk_is_refused_from_its_header_before_any_table(
         tmp_path):
-    from image_importer.engine import pipeline
-    from image_importer.engine.errors import ImportFailure
-
     path = one_zero_table_for_everything(str(tmp_path / 'huge.qcow2'))
     raw = pipeline._RawFromQcow2(path, max_virtual_size=4 * 1024 ** 4)
 

@@ -22,9 +22,9 @@ import zlib
 import pytest
 import zstandard
 
-from image_importer import failures
-from image_importer.engine import unpack
 from image_importer.engine.errors import ImportFailure
+from image_importer.engine import unpack
+from image_importer import failures
 from tools import images
 
 MIB = 1 << 20

@@ -14,17 +14,19 @@ import subprocess
 import threading
 import time
 
-import pytest
 from django import db
 from django.utils import timezone
+import pytest
 
-from image_importer import heartbeat
-from image_importer import runner
+from image_importer.api import glance as api_glance
 from image_importer.engine import disk
+from image_importer.engine.errors import Cancelled
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
-from image_importer.engine.errors import Cancelled
 from image_importer.models import ImportJob
+from image_importer.worker import heartbeat
+from image_importer.worker import runner
+from image_importer.worker import sweeper
 from tests.unit.factories import make_job
 from tools.fileserver import Fault
 from tools.fileserver import FileServer
@@ -57,7 +59,7 @@ def worker(settings, tmp_path, server, monkeypatch):
     def build_request(job):
         return pipeline.ImportRequest(
             url=job.source_url, fetcher=fetch.Fetcher(policy),
-            glance_client=None, image_meta=runner.image_meta(job),
+            glance_client=None, image_meta=api_glance.image_meta(job),
             disk_format=job.disk_format or None)
 
     monkeypatch.setattr(runner, 'build_request', build_request)
@@ -157,7 +159,7 @@ def test_the_lease_is_renewed_while_nothing_progresses(server, worker,
 
     def sweep_then_cancel():
         time.sleep(4)
-        runner.sweep(swept.append)
+        sweeper.sweep(swept.append)
         ImportJob.objects.get(pk=job.pk).cancel()
         db.connection.close()
 

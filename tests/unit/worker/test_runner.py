@@ -3,18 +3,21 @@
 import datetime
 import os
 
-import kombu
-import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django import db
 from django.utils import timezone
+import kombu
+import pytest
 
+from image_importer.api import glance as api_glance
 from image_importer import crypto
-from image_importer import failures
-from image_importer import runner
-from image_importer import worker
 from image_importer.engine.errors import Cancelled
+from image_importer import failures
 from image_importer.models import ImportJob
+from image_importer.worker import celery as celery_app
+from image_importer.worker import runner
+from image_importer.worker import sweeper
+from image_importer.worker import workdir
 from tests.unit.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +35,7 @@ def test_sweep_requeues_running_jobs_whose_lease_expired():
                         seconds=60))
     sent = []
 
-    runner.sweep(sent.append)
+    sweeper.sweep(sent.append)
 
     assert sent == [lost.pk]
     assert ImportJob.objects.get(pk=lost.pk).state == ImportJob.QUEUED
@@ -46,8 +49,8 @@ def test_sweep_resends_queued_jobs_left_without_a_message(settings):
     finished = make_job(state=ImportJob.FAILED, updated_at=ago(120))
     sent = []
 
-    runner.sweep(sent.append)
-    runner.sweep(sent.append)   # the resent job is not sent again at once
+    sweeper.sweep(sent.append)
+    sweeper.sweep(sent.append)   # the resent job is not sent again at once
 
     assert sent == [stale.pk]
     assert fresh.pk not in sent and finished.pk not in sent
@@ -106,7 +109,7 @@ def test_image_meta_matches_create_image():
                    min_disk=2, min_ram=512, visibility='shared',
                    protected=True, kernel_id='k', properties={'hw_x': '1'})
 
-    meta = runner.image_meta(job)('vhd')
+    meta = api_glance.image_meta(job)('vhd')
 
     assert meta == {'name': 'n', 'disk_format': 'vhd',
                     'container_format': 'ovf', 'min_disk': 2,
@@ -165,12 +168,12 @@ def test_a_phase_change_waits_for_the_database(monkeypatch):
 def test_a_folder_held_by_a_live_run_is_not_shared(tmp_path, settings):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
                                    WORK_DIR=str(tmp_path))
-    with runner.work_dir('job-1') as path:
+    with workdir.work_dir('job-1') as path:
         assert os.path.isdir(path)
-        with pytest.raises(runner.WorkDirBusy):
-            with runner.work_dir('job-1', wait=0):
+        with pytest.raises(workdir.WorkDirBusy):
+            with workdir.work_dir('job-1', wait=0):
                 pass
-    with runner.work_dir('job-1', wait=0) as again:
+    with workdir.work_dir('job-1', wait=0) as again:
         assert again == path
 
 
@@ -214,7 +217,7 @@ def test_celery_settings_for_long_jobs(settings, broker, no_prefetch):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER,
                                    BROKER_URL=broker, JOB_TIMEOUT=7200)
 
-    config = worker.celery_config()
+    config = celery_app.celery_config()
 
     assert config['task_acks_late'] is False
     assert config['worker_prefetch_multiplier'] == 1
@@ -226,7 +229,7 @@ def test_celery_settings_for_long_jobs(settings, broker, no_prefetch):
 def test_embedded_broker_is_polled_often(settings, tmp_path):
     settings.IMAGE_IMPORTER = dict(settings.IMAGE_IMPORTER, BROKER_URL=None,
                                    STATE_DIR=str(tmp_path))
-    config = worker.celery_config()
+    config = celery_app.celery_config()
 
     with kombu.Connection(config['broker_url']) as connection:
         # A message goes through the SQLite file...

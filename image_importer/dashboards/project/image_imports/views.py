@@ -17,16 +17,16 @@ from horizon.utils import functions as utils_functions
 from horizon import views
 from horizon import workflows
 
+from image_importer import conf
 from image_importer.dashboards.project.image_imports import tables as \
     import_tables
 from image_importer.dashboards.project.image_imports import workflows as \
     import_workflows
-from image_importer import conf
-from image_importer import failures
-from image_importer import jobs
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import suggest
+from image_importer import failures
+from image_importer import jobs
 from image_importer.models import ImportJob
 
 CHECK_TIMEOUT = 5
@@ -149,7 +149,7 @@ class CheckURLView(generic.View):
         url, credentials = fetch.split_credentials(url)
         policy = conf.url_policy(connect_timeout=CHECK_TIMEOUT,
                                  read_timeout=CHECK_TIMEOUT)
-        deadline = float(conf.get('CHECK_URL_DEADLINE'))
+        deadline = conf.get('CHECK_URL_DEADLINE')
         outcome = _within(deadline, fetch.probe, fetch.Fetcher(policy), url,
                           credentials)
         if outcome is None:

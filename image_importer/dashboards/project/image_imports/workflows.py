@@ -13,15 +13,15 @@ from horizon import workflows
 from openstack_dashboard import api
 from openstack_dashboard import policy
 
+from image_importer.api import glance as api_glance
 from image_importer import conf
-from image_importer import failures
-from image_importer import jobs
-from image_importer import limits
 from image_importer.engine import checksum
 from image_importer.engine import disk
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import suggest
+from image_importer import failures
+from image_importer import jobs
 
 VISIBILITY_CHOICES = (
     ('private', pgettext_lazy('Visibility of an Image', 'Private')),
@@ -272,11 +272,10 @@ class ImportImage(workflows.Workflow):
 
     def handle(self, request, context):
         try:
-            limits.check_glance_quota(request)
+            api_glance.check_quota(request)
             jobs.submit(request, context)
-        except limits.LimitReached as exc:
-            self._refuse(str(exc))
         except ImportFailure as exc:
+            # A Glance quota, or a queued limit (limits.LimitReached).
             self._refuse(failures.describe(exc.code, exc.params))
         return True
 

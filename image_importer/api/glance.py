@@ -1,0 +1,60 @@
+"""Glance, as the dashboard reaches it (with the user's request, through
+Horizon's own client) and as the worker does (with the job's authority).
+"""
+
+from openstack_dashboard.api import glance as horizon_glance
+
+from image_importer.api import keystone
+from image_importer.engine import glance as engine_glance
+
+
+class ImageNotDeleted(Exception):
+    """Glance would not delete an image (see the log for why)."""
+
+
+def job_client(job):
+    """A Glance v2 client at ``job.glance_endpoint`` with the job's
+    authority (``keystone.job_session``)."""
+    return engine_glance.session_client(keystone.job_session(job),
+                                        job.glance_endpoint)
+
+
+def image_meta(job):
+    """``build(disk_format)``: the Glance fields of ``job``'s image in
+    that disk format, built by Horizon's own Create Image code so that the
+    defaults and the container format match it."""
+    def build(disk_format):
+        return horizon_glance.create_image_metadata({
+            **job.properties,
+            'kernel': job.kernel_id,
+            'ramdisk': job.ramdisk_id,
+            'name': job.image_name,
+            'description': job.description,
+            'disk_format': disk_format,
+            'architecture': job.architecture,
+            'min_disk': job.min_disk,
+            'min_ram': job.min_ram,
+            'visibility': job.visibility,
+            'protected': job.protected,
+        })
+    return build
+
+
+def check_quota(request, size=None):
+    """Refuse early what the request's project's Glance quotas would refuse
+    (``ImportFailure``; see ``engine.glance.check_quota``)."""
+    engine_glance.check_quota(horizon_glance.glanceclient(request), size)
+
+
+def delete_image(request, image_id):
+    """Delete an image the request's user sees (a finished import's)."""
+    horizon_glance.image_delete(request, image_id)
+
+
+def delete_left_image(request, image_id):
+    """Delete the unfinished image a failed job left: the job made it, so
+    a protection the user asked for is lifted first. Gone already is fine;
+    ``ImageNotDeleted`` if Glance refuses."""
+    if not engine_glance.delete_image(horizon_glance.glanceclient(request),
+                                      image_id):
+        raise ImageNotDeleted(image_id)
