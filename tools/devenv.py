@@ -8,6 +8,7 @@ dir, reused while the requirement files are unchanged), then runs.
 import argparse
 import hashlib
 import os
+from pathlib import Path
 import shutil
 import signal
 import socket
@@ -15,15 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools import dashboard  # noqa: E402
-from tools import stack as stack_tool  # noqa: E402
-from tools import images  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
+from tools import images  # noqa: E402
+from tools import stack as stack_tool  # noqa: E402
 
 # command -> Debian package
 SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'nbdcopy': 'libnbd-bin',
@@ -192,8 +192,11 @@ def cmd_test(args):
     venv = prepare()
     ensure_services()
     env = dict(os.environ, TMPDIR=tempfile.gettempdir())
-    lint = subprocess.run([str(venv / 'bin' / 'flake8'), 'image_importer',
-                           'enabled', 'tests', 'tools'], cwd=ROOT, env=env)
+    # The linters as pre-commit runs them (.pre-commit-config.yaml), with
+    # this virtualenv's flake8, hacking and bandit.
+    lint = subprocess.run(
+        [str(venv / 'bin' / 'pre-commit'), 'run', '--all-files'], cwd=ROOT,
+        env=dict(env, PATH='%s:%s' % (venv / 'bin', env.get('PATH', ''))))
     pytest = [str(venv / 'bin' / 'python'), '-m', 'pytest']
     results = [subprocess.run(pytest + args.pytest_args, cwd=ROOT,
                               env=env).returncode]
@@ -205,7 +208,7 @@ def cmd_test(args):
                 pytest + ['-q', *DATABASE_TESTS], cwd=ROOT,
                 env=dict(env, HII_TEST_DATABASE=database)).returncode)
     if lint.returncode:
-        say('flake8 found style problems (above)')
+        say('the linters found problems (above)')
     return next((code for code in results if code), lint.returncode)
 
 
