@@ -48,10 +48,11 @@ SERVICES = {
           '--exec /usr/sbin/mariadbd',
 }
 REQUIREMENT_FILES = ('requirements.txt', 'test-requirements.txt')
-DATABASE_TESTS = ('tests/unit/test_models.py',
-                  'tests/unit/worker/test_runner.py',
-                  'tests/unit/test_command.py', 'tests/unit/test_actions.py',
-                  'tests/unit/test_limits.py')
+DATABASE_TESTS = (
+    'tests/unit/test_models.py', 'tests/unit/worker/test_runner.py',
+    'tests/unit/management/test_importer.py',
+    'tests/unit/dashboards/project/image_imports/test_tables.py',
+    'tests/unit/test_limits.py')
 
 
 def say(text):

@@ -1,4 +1,4 @@
-"""Row and table actions, the job page, and the admin panel."""
+"""Row and table actions of the project panel, and its job page."""
 
 import re
 from unittest import mock
@@ -9,6 +9,7 @@ from openstack_dashboard.test import helpers
 
 from image_importer import crypto
 from image_importer.models import ImportJob
+from tests.unit.dashboards import helpers as dashboard_helpers
 from tests.unit.factories import make_job
 
 INDEX_URL = reverse('horizon:project:image_imports:index')
@@ -26,7 +27,7 @@ def action(table_action, job):
     return {'action': 'image_imports__%s__%s' % (table_action, job.pk)}
 
 
-class ProjectActionTests(helpers.TestCase):
+class ProjectActionTests(dashboard_helpers.TestCase):
 
     def test_cancel_a_running_job(self):
         job = make_job(self.tenant.id, state=ImportJob.DOWNLOADING)
@@ -221,31 +222,7 @@ class ProjectActionTests(helpers.TestCase):
         self.assertEqual(403, res.status_code)
 
 
-class AdminPanelTests(helpers.BaseAdminViewTests):
-
-    def test_admin_sees_every_projects_jobs_with_owner(self):
-        make_job('project-a', image_name='from-a', user_name='alice')
-        make_job('project-b', image_name='from-b', user_name='bob')
-
-        res = self.client.get(ADMIN_URL)
-
-        self.assertEqual(2, len(res.context['table'].data))
-        for text in ('from-a', 'from-b', 'project-a', 'alice', 'bob'):
-            self.assertContains(res, text)
-
-    def test_admin_can_open_and_cancel_any_job(self):
-        job = make_job('project-a', state=ImportJob.DOWNLOADING)
-
-        page = self.client.get(reverse('horizon:admin:image_imports:detail',
-                                       args=[job.pk]))
-        self.client.post(ADMIN_URL, action('cancel', job))
-
-        self.assertContains(page, 'project-a')
-        self.assertEqual(ImportJob.CANCELLED,
-                         ImportJob.objects.get(pk=job.pk).state)
-
-
-class LaunchActionTests(helpers.TestCase):
+class LaunchActionTests(dashboard_helpers.TestCase):
 
     def test_active_job_offers_launch_instance_on_its_image(self):
         make_job(self.tenant.id, state=ImportJob.ACTIVE, image_id='img-42')
@@ -261,7 +238,7 @@ class LaunchActionTests(helpers.TestCase):
         self.assertNotContains(res, 'Launch Instance')
 
 
-class RowActionPolicyTests(helpers.TestCase):
+class RowActionPolicyTests(dashboard_helpers.TestCase):
     """Row actions ask the job's state first, then the policy, once a
     request (tools/bench_web.py: policy checks per row and action were a
     third of the table's time)."""

@@ -7,7 +7,6 @@ import uuid
 
 from django.core.cache import cache
 from django.urls import reverse
-from openstack_dashboard.test import helpers
 
 from image_importer import crypto
 from image_importer.dashboards.project.image_imports import tables as \
@@ -15,6 +14,7 @@ from image_importer.dashboards.project.image_imports import tables as \
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.models import ImportJob
+from tests.unit.dashboards import helpers as dashboard_helpers
 from tests.unit.factories import make_job
 
 INDEX_URL = reverse('horizon:project:image_imports:index')
@@ -27,18 +27,7 @@ def details_field(res, name):
     return step.action.fields[name]
 
 
-class ImageImportsViewTests(helpers.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        patcher = mock.patch.object(helpers.api.glance, 'image_list_detailed',
-                                    return_value=([], False, False))
-        self.mock_image_list_detailed = patcher.start()
-        self.addCleanup(patcher.stop)
-        # Glance's quotas before a submit: see tests/unit/test_limits.py.
-        patcher = mock.patch('image_importer.api.glance.check_quota')
-        patcher.start()
-        self.addCleanup(patcher.stop)
+class ImageImportsViewTests(dashboard_helpers.TestCase):
 
     def test_index_lists_only_this_projects_jobs_newest_first(self):
         older = make_job(self.tenant.id, image_name='older')
@@ -327,7 +316,7 @@ class ImageImportsViewTests(helpers.TestCase):
             self.assertEqual([expected], names, (field, value))
 
 
-class CheckURLTests(helpers.TestCase):
+class CheckURLTests(dashboard_helpers.TestCase):
     """The Source step's Check URL. Horizon's test case refuses real HTTP
     calls, so the probe is mocked here; engine/test_fetch.py runs it
     against a real server."""
