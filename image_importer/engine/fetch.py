@@ -334,50 +334,11 @@ class Fetcher:
         """
         origin = origin or self.policy.target(url)
         for _hop in range(MAX_REDIRECTS + 1):
-            scheme, host, port = self.policy.target(url)
-            address = self.policy.resolve(host, port)
-            parts = urllib.parse.urlsplit(url)
-            path = urllib.parse.urlunsplit(('', '', parts.path or '/',
-                                            parts.query, ''))
-            if self.policy.proxy and scheme == 'http':
-                # Absolute form, naming the checked address.
-                literal = '[%s]' % address if ':' in address else address
-                path = 'http://%s:%d%s' % (literal, port, path)
-            host_header = '[%s]' % host if ':' in host else host
-            if port != DEFAULT_PORTS[scheme]:
-                host_header = '%s:%d' % (host_header, port)
-            request_headers = {'Host': host_header,
-                               'User-Agent': self.user_agent,
-                               'Accept-Encoding': 'identity'}
-            request_headers.update(headers or {})
-            if credentials and (scheme, host, port) == origin:
-                token = base64.b64encode(credentials.encode()).decode()
-                request_headers['Authorization'] = 'Basic ' + token
-            LOG.debug('GET %s://%s:%s%s via %s', scheme, host, port,
-                      parts.path, address)
-            pool = self._pool(scheme, host, address, port)
-            seconds = self.policy.connect_timeout + self.policy.read_timeout
-            alarm = _Alarm(seconds, lambda: _sock_of(pool.lent))
-            try:
-                response = pool.urlopen(
-                    method, path, headers=request_headers, redirect=False,
-                    preload_content=False, decode_content=False,
-                    assert_same_host=False)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                if alarm.fired:
-                    raise ImportFailure('no_answer', host=host,
-                                        seconds=int(seconds))
-                if isinstance(exc, urllib3.exceptions.SSLError):
-                    raise ImportFailure('tls_error', host=host,
-                                        reason=str(exc))
-                raise ImportFailure('connect_failed', host=host,
-                                    reason=_reason(exc))
-            finally:
-                alarm.stop()
-            if alarm.fired:
-                response.release_conn()
-                raise ImportFailure('no_answer', host=host,
-                                    seconds=int(seconds))
+            target = self.policy.target(url)
+            response = self._send(method, url, target,
+                                  self._headers(target, headers, credentials
+                                                if target == origin
+                                                else None))
             if response.status in REDIRECT_CODES:
                 location = response.headers.get('Location')
                 response.release_conn()
@@ -392,6 +353,59 @@ class Fetcher:
                                     reason=response.reason or '')
             return response, url
         raise ImportFailure('too_many_redirects', limit=MAX_REDIRECTS)
+
+    def _headers(self, target, extra, credentials):
+        """A request's headers for ``target`` (``(scheme, host, port)``),
+        with ``credentials`` as Basic authorization if given."""
+        scheme, host, port = target
+        host_header = '[%s]' % host if ':' in host else host
+        if port != DEFAULT_PORTS[scheme]:
+            host_header = '%s:%d' % (host_header, port)
+        headers = {'Host': host_header, 'User-Agent': self.user_agent,
+                   'Accept-Encoding': 'identity'}
+        headers.update(extra or {})
+        if credentials:
+            token = base64.b64encode(credentials.encode()).decode()
+            headers['Authorization'] = 'Basic ' + token
+        return headers
+
+    def _send(self, method, url, target, headers):
+        """One request to the checked address of ``target``, its answer
+        (status and headers) within ``connect_timeout + read_timeout``
+        seconds of wall-clock time; the response, its body unread."""
+        scheme, host, port = target
+        address = self.policy.resolve(host, port)
+        parts = urllib.parse.urlsplit(url)
+        path = urllib.parse.urlunsplit(('', '', parts.path or '/',
+                                        parts.query, ''))
+        if self.policy.proxy and scheme == 'http':
+            # Absolute form, naming the checked address.
+            literal = '[%s]' % address if ':' in address else address
+            path = 'http://%s:%d%s' % (literal, port, path)
+        LOG.debug('%s %s://%s:%s%s via %s', method, scheme, host, port,
+                  parts.path, address)
+        pool = self._pool(scheme, host, address, port)
+        seconds = self.policy.connect_timeout + self.policy.read_timeout
+        alarm = _Alarm(seconds, lambda: _sock_of(pool.lent))
+        try:
+            response = pool.urlopen(
+                method, path, headers=headers, redirect=False,
+                preload_content=False, decode_content=False,
+                assert_same_host=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if alarm.fired:
+                raise ImportFailure('no_answer', host=host,
+                                    seconds=int(seconds))
+            if isinstance(exc, urllib3.exceptions.SSLError):
+                raise ImportFailure('tls_error', host=host, reason=str(exc))
+            raise ImportFailure('connect_failed', host=host,
+                                reason=_reason(exc))
+        finally:
+            alarm.stop()
+        if alarm.fired:
+            response.release_conn()
+            raise ImportFailure('no_answer', host=host, seconds=int(seconds))
+        return response
 
     def fetch_small(self, url, limit, credentials=None):
         """The whole body of a small resource (e.g. a checksum file)."""

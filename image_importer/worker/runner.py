@@ -226,6 +226,26 @@ def _defer(job, enqueue):
     enqueue(job.pk, countdown=DEFER_SECONDS * (1 + random.random()))
 
 
+def _succeed(job, request, result):
+    """Record the import's findings; a job cancelled at that very moment
+    loses its image (``Cancelled``)."""
+    try:
+        with_database(
+            job.succeed, result.size, image_id=result.image_id,
+            source_format=result.source_format,
+            disk_format=result.disk_format,
+            virtual_size=result.virtual_size,
+            compression=result.compression or '',
+            archive_member=result.archive_member or '',
+            checksums=result.checksums,
+            checksum_verified=result.verified or '',
+            suggestions=result.suggestions)
+    except StateConflict:
+        glance.delete_image(request.glance_client, result.image_id)
+        raise Cancelled(job.pk)
+    LOG.info('Import job %s finished: image %s', job.pk, result.image_id)
+
+
 def _client(request):
     return None if request is None else request.glance_client
 
@@ -235,26 +255,11 @@ def _run(job, owner, path):
     request = None
     try:
         request = build_request(job)
-        lease = conf.get('LEASE_SECONDS')
         with heartbeat.Interrupt(job.pk) as interrupt, heartbeat.Heartbeat(
-                job, conf.get('HEARTBEAT_SECONDS'), lease,
-                on_lost=interrupt.stop):
+                job, conf.get('HEARTBEAT_SECONDS'),
+                conf.get('LEASE_SECONDS'), on_lost=interrupt.stop):
             result = pipeline.run(request, path, JobReporter(job))
-        try:
-            with_database(
-                job.succeed, result.size, image_id=result.image_id,
-                source_format=result.source_format,
-                disk_format=result.disk_format,
-                virtual_size=result.virtual_size,
-                compression=result.compression or '',
-                archive_member=result.archive_member or '',
-                checksums=result.checksums,
-                checksum_verified=result.verified or '',
-                suggestions=result.suggestions)
-        except StateConflict:
-            glance.delete_image(request.glance_client, result.image_id)
-            raise Cancelled(job.pk)
-        LOG.info('Import job %s finished: image %s', job.pk, result.image_id)
+        _succeed(job, request, result)
     except Cancelled:
         LOG.info('Import job %s stopped: cancelled or taken over', job.pk)
         if _resumable(job):
