@@ -21,6 +21,7 @@ Glance whole before the checksum and the safety checks pass.
 
 import contextlib
 import dataclasses
+import enum
 import errno
 import json
 import logging
@@ -136,6 +137,48 @@ def check_output(request, size, disk_format, source_format):
                            new_image=not request.image_id)
 
 
+class Route(enum.Enum):
+    """The ways an image goes from the download to Glance."""
+
+    # The download itself, fed to the upload as it arrives.
+    AS_DOWNLOADED = 'sent as downloaded'
+    # A qcow2's disk, made raw from the part of the file that has arrived
+    # (engine.qcow2) and fed to the upload meanwhile.
+    RAW_AS_IT_ARRIVES = 'made raw as it arrived'
+    # Once downloaded: made raw by QEMU straight into the upload.
+    CONVERTED_INTO_UPLOAD = 'converted into the upload'
+    # Once downloaded: converted by qemu-img to a file, which is sent.
+    CONVERTED_TO_FILE = 'converted to a file, then sent'
+    # Once downloaded: the work file, sent as it is.
+    FILE = 'sent from the work file'
+
+
+def choose_route(found, wanted, name, arriving, streaming, can_stream_raw):
+    """The one decision of how an image of format ``found`` becomes one of
+    format ``wanted`` in Glance, or why it cannot (``ImportFailure``, as
+    soon as the format is known).
+
+    ``arriving``: the download still goes on (the routes that feed the
+    upload as it arrives are open); ``streaming``: the upload may start
+    before every check has passed (``OVERLAP_UPLOAD``, with a Glance to
+    send to); ``can_stream_raw``: this host has QEMU's streaming tools. A
+    route that turns out impossible later has its next one chosen here
+    too, with ``arriving`` off.
+    """
+    if wanted == 'iso' and found != 'iso':
+        raise ImportFailure('not_an_iso', format=found, name=name)
+    if found == 'iso' and wanted != 'iso':
+        raise ImportFailure('cannot_convert', source=found, target=wanted)
+    if found == wanted:
+        return Route.AS_DOWNLOADED if arriving and streaming else Route.FILE
+    if streaming and wanted == 'raw':
+        if arriving and found == 'qcow2':
+            return Route.RAW_AS_IT_ARRIVES
+        if can_stream_raw:
+            return Route.CONVERTED_INTO_UPLOAD
+    return Route.CONVERTED_TO_FILE
+
+
 def require_space(workdir, needed, reserve):
     free = _free(workdir, reserve)
     if free < needed:
@@ -187,7 +230,8 @@ def receive(request, workdir, reporter, algorithms, follower=None):
     bytes are fed to its upload instead of the file.
     """
     limit = space_limit(workdir, request.max_bytes, request.reserve)
-    if follower is not None and request.max_bytes is not None:
+    if (follower is not None and follower.streaming and
+            request.max_bytes is not None):
         # Fed to the upload, the image needs no disk: only the operator's
         # limit applies, and the free space to what is written.
         return _receive(request, workdir, reporter, algorithms,
@@ -444,10 +488,14 @@ class _Follower:
     # Past this many bytes without a known format, the upload waits.
     DECIDE_WITHIN = 64 * 1024 * 1024
 
-    def __init__(self, request, path, reporter, algorithms=()):
+    def __init__(self, request, path, reporter, algorithms=(),
+                 streaming=True):
         self.request = request
         self.path = path
         self.reporter = reporter
+        # May the upload start while the download goes on?
+        self.streaming = streaming
+        self.route = None         # chosen as soon as the format is known
         # The download is hashed as Glance hashes (the user's checksum
         # was a sha512): a download sent unchanged needs no second hash.
         self.download_hashed = glance.HASH_ALGORITHM in algorithms
@@ -479,12 +527,19 @@ class _Follower:
         if len(formats) != 1:
             return
         found = disk.READABLE.get(formats[0].NAME, (None,))[0]
-        wanted = self.request.disk_format or found
-        if found is not None and wanted == found:
+        if found is None:
+            return
+        self.route = choose_route(
+            found, self.request.disk_format or found,
+            file_name(self.request.url), arriving=True,
+            streaming=self.streaming, can_stream_raw=disk.can_stream_raw())
+        LOG.info('%s: %s, to be %s', file_name(self.request.url), found,
+                 self.route.value)
+        if self.route is Route.AS_DOWNLOADED:
             out.flush()
             self.start(found, size,
                        hashing=not (self.unchanged and self.download_hashed))
-        elif found == 'qcow2' and wanted == 'raw':
+        elif self.route is Route.RAW_AS_IT_ARRIVES:
             out.flush()
             self.raw = _RawFromQcow2(self.path,
                                      self.request.max_virtual_size)
@@ -509,6 +564,7 @@ class _Follower:
                      exc)
             self.stop()
             self.upload = self.raw = None
+            self.route = None
 
     def convert_rest(self, info, reporter):
         """The download has ended and the qcow2 passed its checks: feed
@@ -642,11 +698,11 @@ def _run(request, workdir, reporter, expected):
     algorithms = sorted({DISPLAY_ALGORITHM} |
                         ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
-    follower = None
-    if request.overlap and request.glance_client is not None:
-        follower = _Follower(request, os.path.join(workdir, 'source'),
-                             reporter, algorithms)
-    with follower.feeding() if follower else contextlib.nullcontext():
+    follower = _Follower(request, os.path.join(workdir, 'source'), reporter,
+                         algorithms, streaming=(
+                             request.overlap and
+                             request.glance_client is not None))
+    with follower.feeding():
         received = receive(request, workdir, reporter, algorithms, follower)
         if expected:
             checksum.verify(expected, received.checksums)
@@ -659,40 +715,34 @@ def _run(request, workdir, reporter, expected):
             raise ImportFailure('format_disagreement',
                                 format=follower.format, qemu=info.format)
     target = request.disk_format or info.format
+    route = follower.route
+    if route not in (Route.AS_DOWNLOADED, Route.RAW_AS_IT_ARRIVES):
+        route = _route_once_downloaded(request, follower, info, target)
     if target == 'raw' and info.format != 'raw' and (
-            follower is None or follower.upload is None):
+            route is not Route.RAW_AS_IT_ARRIVES or
+            follower.upload is None):
         # Made raw, the whole virtual disk goes to Glance.
         check_output(request, info.virtual_size, target, info.format)
-    data = received.path
-    size = None
-    if follower is not None and follower.raw is not None:
-        # Made raw as it arrived: the rest, where qemu-img map agrees.
+    size = image_id = None
+    if route is Route.RAW_AS_IT_ARRIVES:
+        # The rest of the disk, where qemu-img map agrees.
         with follower.feeding():
             size = follower.convert_rest(info, reporter)
-    if size is not None:
-        image_id = follower.finish(size)
-    elif received.streamed:
+        if size is None:
+            route = _route_once_downloaded(request, follower, info, target)
+        else:
+            image_id = follower.finish(size)
+    if route is Route.AS_DOWNLOADED:
         size = received.size
         image_id = follower.finish(size, received.checksums)
-    elif (follower is not None and target == 'raw' and
-          info.format not in ('raw', 'iso') and disk.can_stream_raw()):
+    elif route is Route.CONVERTED_INTO_UPLOAD:
         with follower.feeding():
             size = _convert_streamed(request, workdir, reporter, received,
                                      info, follower)
         image_id = follower.finish(size)
-    else:
-        if target != info.format:
-            data = _convert(request, workdir, reporter, received, info,
-                            target)
-        size = os.path.getsize(data)
-        if target not in ('raw', info.format):
-            check_output(request, size, target, info.format)
-        reporter.phase('uploading')
-        image_id = glance.upload(
-            request.glance_client, request.image_meta(target), data, size,
-            reporter.progress, reporter.image_created,
-            image_id=request.image_id, retries=request.upload_retries,
-            delay=request.upload_retry_delay)
+    elif route in (Route.CONVERTED_TO_FILE, Route.FILE):
+        size, image_id = _upload_file(request, workdir, reporter, received,
+                                      info, target, route)
     return ImportResult(
         image_id=image_id, source_format=info.format, disk_format=target,
         size=size, virtual_size=info.virtual_size,
@@ -703,6 +753,37 @@ def _run(request, workdir, reporter, expected):
         suggestions=suggest.suggest(received.member or
                                     file_name(request.url),
                                     info.virtual_size))
+
+
+def _route_once_downloaded(request, follower, info, target):
+    """The route for the whole file (the format as qemu-img confirmed it),
+    when none fed the upload as the download arrived, or that one fell
+    through."""
+    route = choose_route(info.format, target, file_name(request.url),
+                         arriving=False, streaming=follower.streaming,
+                         can_stream_raw=disk.can_stream_raw())
+    LOG.info('%s: %s, to be %s', file_name(request.url), info.format,
+             route.value)
+    return route
+
+
+def _upload_file(request, workdir, reporter, received, info, target,
+                 route):
+    """Convert the work file if the route says so, then send it; returns
+    ``(size, image_id)``."""
+    data = received.path
+    if route is Route.CONVERTED_TO_FILE:
+        data = _convert(request, workdir, reporter, received, info, target)
+    size = os.path.getsize(data)
+    if target not in ('raw', info.format):
+        check_output(request, size, target, info.format)
+    reporter.phase('uploading')
+    image_id = glance.upload(
+        request.glance_client, request.image_meta(target), data, size,
+        reporter.progress, reporter.image_created,
+        image_id=request.image_id, retries=request.upload_retries,
+        delay=request.upload_retry_delay)
+    return size, image_id
 
 
 class _Chunks:
@@ -749,12 +830,6 @@ def _convert_streamed(request, workdir, reporter, received, info,
 
 
 def _convert(request, workdir, reporter, received, info, target):
-    if target == 'iso':
-        raise ImportFailure('not_an_iso', format=info.format,
-                            name=file_name(request.url))
-    if info.format == 'iso':
-        raise ImportFailure('cannot_convert', source=info.format,
-                            target=target)
     require_space(workdir, info.virtual_size, request.reserve)
     reporter.phase('converting')
     data = os.path.join(workdir, 'converted')

@@ -204,3 +204,65 @@ def test_a_qcow2_too_large_a_disk_is_refused_before_a_byte_is_sent(
 
     assert exc.value.code == 'virtual_too_large'
     assert raw.done == 0
+
+
+# -- the route: chosen once, by one function ----------------------------------
+
+R = pipeline.Route
+
+
+@pytest.mark.parametrize('found, wanted, arriving, streaming, qemu, route', [
+    ('qcow2', 'qcow2', True, True, True, R.AS_DOWNLOADED),
+    ('qcow2', 'qcow2', True, False, True, R.FILE),
+    ('qcow2', 'qcow2', False, True, True, R.FILE),
+    ('qcow2', 'raw', True, True, True, R.RAW_AS_IT_ARRIVES),
+    ('qcow2', 'raw', True, True, False, R.RAW_AS_IT_ARRIVES),
+    # Fallen through from made-raw-as-it-arrived, once downloaded:
+    ('qcow2', 'raw', False, True, True, R.CONVERTED_INTO_UPLOAD),
+    ('qcow2', 'raw', False, True, False, R.CONVERTED_TO_FILE),
+    ('vmdk', 'raw', True, True, True, R.CONVERTED_INTO_UPLOAD),
+    ('vmdk', 'raw', True, False, True, R.CONVERTED_TO_FILE),
+    ('raw', 'qcow2', True, True, True, R.CONVERTED_TO_FILE),
+    ('iso', 'iso', True, True, True, R.AS_DOWNLOADED),
+])
+def test_the_route_follows_formats_host_and_settings(
+        found, wanted, arriving, streaming, qemu, route):
+    assert pipeline.choose_route(found, wanted, 'f.img', arriving=arriving,
+                                 streaming=streaming,
+                                 can_stream_raw=qemu) is route
+
+
+@pytest.mark.parametrize('found, wanted, code', [
+    ('qcow2', 'iso', 'not_an_iso'),
+    ('raw', 'iso', 'not_an_iso'),
+    ('iso', 'qcow2', 'cannot_convert'),
+])
+def test_a_target_that_cannot_be_made_is_refused(found, wanted, code):
+    with pytest.raises(ImportFailure) as refused:
+        pipeline.choose_route(found, wanted, 'f.img', arriving=True,
+                              streaming=True, can_stream_raw=True)
+    assert refused.value.code == code
+
+
+@pytest.mark.parametrize('overlap', [True, False])
+def test_an_iso_wanted_of_a_disk_image_fails_in_the_first_megabytes(
+        tmp_path, overlap):
+    # A 64 MiB qcow2 (random data), asked for as an installer ISO: the
+    # download stops as soon as the format is known, not at its end.
+    served = tmp_path / 'files'
+    served.mkdir()
+    images.make_qcow2(str(served), 'jammy.img', size=64 * 1024 * 1024)
+    work = tmp_path / 'work'
+    work.mkdir()
+    reporter = Reporter()
+    with FileServer(served) as srv:
+        request = request_for(srv, 'jammy.img', disk_format='iso',
+                              overlap=overlap)
+        with pytest.raises(ImportFailure) as refused:
+            pipeline.run(request, str(work), reporter)
+
+    assert refused.value.code == 'not_an_iso'
+    assert refused.value.params == {'format': 'qcow2', 'name': 'jammy.img'}
+    received = max(call[1] for call in reporter.calls
+                   if call[0] == 'progress')
+    assert received <= 8 * 1024 * 1024
