@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from image_importer.engine import disk  # noqa: E402
 from image_importer.engine import fetch  # noqa: E402
 from image_importer.engine import pipeline  # noqa: E402
+from tools.fakeglance import FakeGlance  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
 
@@ -84,7 +85,7 @@ def bench(size_mib, runs):
         def receive(name):
             request = pipeline.ImportRequest(
                 url=server.url(name), fetcher=fetch.Fetcher(policy),
-                glance_client=None, image_meta=None)
+                glance_client=FakeGlance(), image_meta=None)
             pipeline.receive(request, work, NullReporter(), ['sha256'])
 
         qcow2_size = (images / 'bench.qcow2').stat().st_size

@@ -132,9 +132,8 @@ def check_output(request, size, disk_format, source_format):
         raise ImportFailure('output_too_large', size=size,
                             limit=request.max_bytes, format=disk_format,
                             source=source_format)
-    if request.glance_client is not None:
-        glance.check_quota(request.glance_client, size=size,
-                           new_image=not request.image_id)
+    glance.check_quota(request.glance_client, size=size,
+                       new_image=not request.image_id)
 
 
 class Route(enum.Enum):
@@ -336,19 +335,18 @@ def _receive(request, workdir, reporter, algorithms, limit, follower,
                               max_bytes=limit,
                               resilience=request.resilience,
                               start=start, validator=validator)
-    if request.glance_client is not None:
-        try:
-            # Before any byte is read: refuse now what Glance's quotas
-            # would refuse at upload. The download's length is a lower
-            # bound of the image only when it is kept or made raw.
-            glance.check_quota(
-                request.glance_client,
-                size=download.total if request.disk_format in (
-                    None, 'raw') else None,
-                new_image=not request.image_id)
-        except BaseException:
-            download.close()
-            raise
+    try:
+        # Before any byte is read: refuse now what Glance's quotas would
+        # refuse at upload. The download's length is a lower bound of the
+        # image only when it is kept or made raw.
+        glance.check_quota(
+            request.glance_client,
+            size=download.total if request.disk_format in (
+                None, 'raw') else None,
+            new_image=not request.image_id)
+    except BaseException:
+        download.close()
+        raise
     # The bytes already on disk are read again for the hashes and the
     # format inspection, and not written again.
     kept = download.start
@@ -699,9 +697,7 @@ def _run(request, workdir, reporter, expected):
                         ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
     follower = _Follower(request, os.path.join(workdir, 'source'), reporter,
-                         algorithms, streaming=(
-                             request.overlap and
-                             request.glance_client is not None))
+                         algorithms, streaming=request.overlap)
     with follower.feeding():
         received = receive(request, workdir, reporter, algorithms, follower)
         if expected:

@@ -8,6 +8,7 @@ import pytest
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
+from tools.fakeglance import FakeGlance
 from tools.fileserver import Fault
 from tools.fileserver import FileServer
 from tools import images
@@ -44,7 +45,7 @@ def request_for(server, name, **fields):
     policy = fetch.UrlPolicy(allow=('127.0.0.1:%d' % server.port,))
     return pipeline.ImportRequest(url=server.url(name),
                                   fetcher=fetch.Fetcher(policy),
-                                  glance_client=None, image_meta=None,
+                                  glance_client=FakeGlance(), image_meta=None,
                                   **fields)
 
 

@@ -28,6 +28,7 @@ from image_importer.worker import heartbeat
 from image_importer.worker import runner
 from image_importer.worker import sweeper
 from tests.unit.factories import make_job
+from tools.fakeglance import FakeGlance
 from tools.fileserver import Fault
 from tools.fileserver import FileServer
 
@@ -59,7 +60,8 @@ def worker(settings, tmp_path, server, monkeypatch):
     def build_request(job):
         return pipeline.ImportRequest(
             url=job.source_url, fetcher=fetch.Fetcher(policy),
-            glance_client=None, image_meta=api_glance.image_meta(job),
+            glance_client=FakeGlance(),
+            image_meta=api_glance.image_meta(job),
             disk_format=job.disk_format or None)
 
     monkeypatch.setattr(runner, 'build_request', build_request)
