@@ -224,6 +224,15 @@ class ImportJob(models.Model):
                    phase_started_at=timezone.now(), bytes_done=0,
                    bytes_total=None)
 
+    def note_route(self, route):
+        """The route the image takes to Glance (``engine.pipeline.Route``'s
+        name), kept on the current phase of the timeline."""
+        phases = [dict(p) for p in self.phases]
+        if phases:
+            phases[-1]['routes'] = phases[-1].get('routes', []) + [route]
+        self._update({'phases': phases}, state=self.state,
+                     lease_owner=self.lease_owner)
+
     def record_progress(self, done, total, lease_seconds, **fields):
         """Write progress and renew the lease; StateConflict if we lost it."""
         now = timezone.now()

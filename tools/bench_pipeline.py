@@ -49,6 +49,9 @@ class NullReporter:
     def image_created(self, image_id):
         pass
 
+    def route(self, name):
+        pass
+
 
 def make_images(directory, size):
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,16 @@
 """The import pipeline: fetch, verify, unpack, inspect, convert, upload.
 
 Plain Python: no Django, no Celery. The caller passes a ``reporter`` with
-three methods, which is how progress, the Glance image id and cancellation
+four methods, which is how progress, the Glance image id, the route and
+cancellation
 (``reporter`` raising ``Cancelled``) cross the boundary:
 
 - ``phase(name)``: a phase begins: ``downloading``, ``converting`` or
   ``uploading``;
 - ``progress(done, total)``: bytes done in the phase (``total`` may be None);
-- ``image_created(image_id)``: the Glance image record exists.
+- ``image_created(image_id)``: the Glance image record exists;
+- ``route(name)``: the route the image takes to Glance was chosen (a
+  ``Route``'s name), again if one falls through to the next.
 
 The download is one streaming pass: the raw bytes are hashed for the
 checksum, decompressed and taken out of an archive as they arrive, and the
@@ -533,6 +536,7 @@ class _Follower:
             streaming=self.streaming, can_stream_raw=disk.can_stream_raw())
         LOG.info('%s: %s, to be %s', file_name(self.request.url), found,
                  self.route.value)
+        self.reporter.route(self.route.name)
         if self.route is Route.AS_DOWNLOADED:
             out.flush()
             self.start(found, size,
@@ -561,8 +565,7 @@ class _Follower:
             LOG.info('QEMU will convert the image once it has arrived: %s',
                      exc)
             self.stop()
-            self.upload = self.raw = None
-            self.route = None
+            self.upload = self.raw = self.route = None
 
     def convert_rest(self, info, reporter):
         """The download has ended and the qcow2 passed its checks: feed
@@ -577,7 +580,7 @@ class _Follower:
             LOG.warning('qemu-img map does not confirm where the disk of '
                         'the qcow2 lies; QEMU converts it again')
             self.stop()
-            self.upload = self.raw = None
+            self.upload = self.raw = self.route = None
             return None
         reporter.phase('converting')
         if self.upload is None:
@@ -713,7 +716,8 @@ def _run(request, workdir, reporter, expected):
     target = request.disk_format or info.format
     route = follower.route
     if route not in (Route.AS_DOWNLOADED, Route.RAW_AS_IT_ARRIVES):
-        route = _route_once_downloaded(request, follower, info, target)
+        route = _route_once_downloaded(request, follower, info, target,
+                                       reporter)
     if target == 'raw' and info.format != 'raw' and (
             route is not Route.RAW_AS_IT_ARRIVES or
             follower.upload is None):
@@ -725,7 +729,8 @@ def _run(request, workdir, reporter, expected):
         with follower.feeding():
             size = follower.convert_rest(info, reporter)
         if size is None:
-            route = _route_once_downloaded(request, follower, info, target)
+            route = _route_once_downloaded(request, follower, info, target,
+                                           reporter)
         else:
             image_id = follower.finish(size)
     if route is Route.AS_DOWNLOADED:
@@ -751,15 +756,17 @@ def _run(request, workdir, reporter, expected):
                                     info.virtual_size))
 
 
-def _route_once_downloaded(request, follower, info, target):
+def _route_once_downloaded(request, follower, info, target, reporter):
     """The route for the whole file (the format as qemu-img confirmed it),
     when none fed the upload as the download arrived, or that one fell
-    through."""
+    through. Recorded when it differs from the one chosen early."""
     route = choose_route(info.format, target, file_name(request.url),
                          arriving=False, streaming=follower.streaming,
                          can_stream_raw=disk.can_stream_raw())
-    LOG.info('%s: %s, to be %s', file_name(request.url), info.format,
-             route.value)
+    if route is not follower.route:
+        LOG.info('%s: %s, to be %s', file_name(request.url), info.format,
+                 route.value)
+        reporter.route(route.name)
     return route
 
 

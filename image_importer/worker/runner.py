@@ -106,6 +106,9 @@ class JobReporter:
             _database_down(exc)
             self._last = time.monotonic()
 
+    def route(self, name):
+        with_database(self._write, self.job.note_route, name)
+
     def image_created(self, image_id):
         with_database(self._write, self.job.record_progress,
                       self.job.bytes_done, self.job.bytes_total, self.lease,

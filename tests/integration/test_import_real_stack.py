@@ -50,6 +50,12 @@ def glance_raw_bytes(glance, image, tmp_path):
     return images.to_raw_bytes(path, image.disk_format)
 
 
+def routes(job):
+    """The routes the job's timeline records, in order."""
+    return [route for phase in job.phases
+            for route in phase.get('routes', ())]
+
+
 def run_to_active(job):
     """Run the job as the worker does; it must end active."""
     runner.run_job(job.pk)
@@ -288,6 +294,7 @@ def test_a_qcow2_made_raw_uploads_while_it_downloads(
 
     assert [p['phase'] for p in job.phases] == [
         'downloading', 'converting', 'uploading']
+    assert routes(job) == ['RAW_AS_IT_ARRIVES']
     assert_saving_during_the_download(job)
     image = assert_image_holds(demo_glance, job, original, tmp_path)
     assert (image.disk_format, image.size) == ('raw', len(original))
@@ -326,6 +333,8 @@ def test_a_compressed_qcow2_made_raw_waits_for_the_whole_file(
 
     assert 'compressed cluster at disk offset 0' in caplog.text
     assert created.ids == [job.image_id]
+    # Chosen as the format was known, then the next route, on the record.
+    assert routes(job) == ['RAW_AS_IT_ARRIVES', 'CONVERTED_INTO_UPLOAD']
     assert_image_holds(demo_glance, job, images.to_raw_bytes(path, 'qcow2'),
                        tmp_path)
 
@@ -361,6 +370,7 @@ def test_what_qemu_img_map_does_not_confirm_is_converted_again(
 
     assert misread
     assert 'qemu-img map does not confirm' in caplog.text
+    assert routes(job) == ['RAW_AS_IT_ARRIVES', 'CONVERTED_INTO_UPLOAD']
     first, second = created.ids
     with pytest.raises(glance_exc.HTTPNotFound):
         demo_glance.images.get(first)

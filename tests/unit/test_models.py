@@ -140,3 +140,14 @@ def test_claim_is_exclusive_under_concurrency():
     assert errors == []
     assert len(winners) == 1
     assert ImportJob.objects.get(pk=job.pk).lease_owner == winners[0]
+
+
+def test_a_route_is_kept_on_the_current_phase():
+    job = ImportJob.claim(make_job().pk, 'w:1', 300)
+    job.note_route('RAW_AS_IT_ARRIVES')
+    job.note_route('CONVERTED_INTO_UPLOAD')
+
+    stored = ImportJob.objects.get(pk=job.pk)
+    assert stored.phases[-1]['routes'] == ['RAW_AS_IT_ARRIVES',
+                                           'CONVERTED_INTO_UPLOAD']
+    assert stored.phases[-1]['phase'] == ImportJob.DOWNLOADING

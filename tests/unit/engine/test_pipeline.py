@@ -27,6 +27,9 @@ class Reporter:
     def image_created(self, image_id):
         self.calls.append(('image', image_id))
 
+    def route(self, name):
+        self.calls.append(('route', name))
+
 
 @pytest.fixture
 def small_fs(small_tmpfs):

@@ -183,6 +183,17 @@ class CreateView(workflows.WorkflowView):
                 if self.request.GET.get(name)}
 
 
+# How the image went to the Image service (engine.pipeline.Route), as the
+# job page's timeline says it.
+ROUTES = {
+    'AS_DOWNLOADED': _('sent to the Image service as it was downloaded'),
+    'RAW_AS_IT_ARRIVES': _('made raw as it was downloaded, and sent'),
+    'CONVERTED_INTO_UPLOAD': _('made raw by QEMU straight into the upload'),
+    'CONVERTED_TO_FILE': _('converted by qemu-img, then sent'),
+    'FILE': _('sent from the downloaded file'),
+}
+
+
 def timeline(job):
     """Each phase with its start, end, duration, bytes and mean speed."""
     rows = []
@@ -200,6 +211,9 @@ def timeline(job):
             'bytes': filesizeformat(done) if done else '',
             'speed': ('%s/s' % filesizeformat(done / seconds)
                       if done and seconds else ''),
+            # More than one: the first fell through to the next.
+            'routes': [ROUTES.get(name, name)
+                       for name in entry.get('routes', ())],
         })
     return rows
 

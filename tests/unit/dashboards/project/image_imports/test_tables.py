@@ -211,6 +211,22 @@ class ProjectActionTests(dashboard_helpers.TestCase):
         self.assertContains(res, '1.0\xa0MB/s')
         self.assertContains(res, 'xz')
 
+    def test_detail_page_says_how_the_image_went_to_glance(self):
+        job = make_job(
+            self.tenant.id, state=ImportJob.ACTIVE, image_id='img-9',
+            phases=[{'phase': 'downloading',
+                     'start': '2026-11-27T10:00:00+00:00',
+                     'end': '2026-11-27T10:00:04+00:00',
+                     'routes': ['RAW_AS_IT_ARRIVES',
+                                'CONVERTED_INTO_UPLOAD']}])
+
+        res = self.client.get(reverse('horizon:project:image_imports:detail',
+                                      args=[job.pk]))
+
+        self.assertContains(res, 'made raw as it was downloaded, and sent')
+        self.assertContains(res, 'then: made raw by QEMU straight into the '
+                                 'upload')
+
     def test_detail_page_of_another_project_is_404(self):
         theirs = make_job('another-project')
         res = self.client.get(reverse('horizon:project:image_imports:detail',
