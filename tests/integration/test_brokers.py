@@ -23,7 +23,8 @@ pytestmark = pytest.mark.realstack
 SUBMIT = '''
 import django, json, sys
 django.setup()
-from image_importer import crypto, tasks
+from image_importer import crypto
+from image_importer.worker import tasks
 from image_importer.models import ImportJob
 args = json.loads(sys.argv[1])
 job = ImportJob.objects.create(

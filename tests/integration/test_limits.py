@@ -30,7 +30,8 @@ MiB = 1024 * 1024
 SUBMIT_TWO = '''
 import django, json, sys
 django.setup()
-from image_importer import crypto, tasks
+from image_importer import crypto
+from image_importer.worker import tasks
 from image_importer.models import ImportJob
 args = json.loads(sys.argv[1])
 jobs = [ImportJob.objects.create(

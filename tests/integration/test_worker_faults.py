@@ -36,7 +36,8 @@ FAST = {'LEASE_SECONDS': 5, 'PROGRESS_INTERVAL': 0.5, 'SWEEP_INTERVAL': 2,
 SUBMIT = '''
 import django, json, sys
 django.setup()
-from image_importer import crypto, tasks
+from image_importer import crypto
+from image_importer.worker import tasks
 from image_importer.models import ImportJob
 args = json.loads(sys.argv[1])
 job = ImportJob.objects.create(
