@@ -61,6 +61,7 @@ import zlib
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tools import bench_probes  # noqa: E402
 from tools import dashboard as dashboard_tool  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
 from tools import images  # noqa: E402
@@ -97,60 +98,11 @@ BY_HAND_STEP = {'qcow2': None, 'qcow2-raw': 'qemu-img convert',
 # for the two final files; each case compares with the one it ends as.
 FINAL_FILE = {'qcow2': 'bench.qcow2', 'raw': 'bench.raw'}
 
-# Records a job (as the dashboard does) from a JSON line on stdin and
-# answers its id; runs in the dashboard's Python with its settings.
-SUBMITTER = '''
-import django, json, sys
-django.setup()
-from image_importer import crypto
-from image_importer.models import ImportJob
-from image_importer.worker import tasks
-for line in sys.stdin:
-    args = json.loads(line)
-    job = ImportJob.objects.create(
-        project_id=args['project'], user_id=args['user'], user_name='demo',
-        image_name=args['name'], source_url=args['url'],
-        disk_format=args['disk_format'], glance_endpoint=args['glance'],
-        expected_checksum=args['expected_checksum'],
-        auth_token=crypto.encrypt(args['token']))
-    tasks.enqueue(job.pk)
-    print(job.pk.hex, flush=True)
-'''
 
-# Appended to the worker's settings: times every UPDATE of the job table
-# (progress, phase changes, lease renewals) and keeps per-process totals
-# in STATE/writes-PID.json, so the bench can tell what the job-row writes
-# cost an import. Measurement only; the importer's code is unchanged.
-WRITE_TIMER = '''
-def _hii_bench_time_job_writes(directory):
-    import json
-    import os
-    import time
-    from django.db.backends import utils
-
-    execute = utils.CursorWrapper.execute
-    totals = {{'seconds': 0.0, 'count': 0}}
-
-    def timed(self, sql, params=None):
-        if not (sql.startswith('UPDATE') and
-                'image_importer_importjob' in sql):
-            return execute(self, sql, params)
-        start = time.perf_counter()
-        try:
-            return execute(self, sql, params)
-        finally:
-            totals['seconds'] += time.perf_counter() - start
-            totals['count'] += 1
-            path = os.path.join(directory, 'writes-%d.json' % os.getpid())
-            with open(path + '.tmp', 'w') as out:
-                json.dump(totals, out)
-            os.replace(path + '.tmp', path)
-
-    utils.CursorWrapper.execute = timed
-
-
-_hii_bench_time_job_writes({directory!r})
-'''
+def probe_command(instance, *args):
+    """A ``tools.bench_probes`` command in ``instance``'s Python (to run
+    with its environment, from this checkout)."""
+    return [instance.python, '-m', 'tools.bench_probes', *args]
 
 
 class BenchError(Exception):
@@ -158,6 +110,7 @@ class BenchError(Exception):
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def log(message):
     print('bench: ' + message, file=sys.stderr, flush=True)
@@ -259,6 +212,7 @@ def wait_worker_ready(instance, timeout=120):
 
 # ---------------------------------------------------------------- images
 
+
 def make_sources(directory, size):
     """The bench image as raw (sparse second half), qcow2 and raw.xz, made
     once per size; returns {file name: {'size', 'sha512'}}."""
@@ -358,6 +312,7 @@ def write_xz(source, target, stored):
 
 
 # ---------------------------------------------------------------- glance
+
 
 class Glance:
     """The few Glance v2 calls the bench makes, as the demo user."""
@@ -477,6 +432,7 @@ class Glance:
 
 
 # ---------------------------------------------------------------- sampling
+
 
 def cpu_steal_seconds(stat_path='/proc/stat'):
     """CPU time the hypervisor gave this VM's CPUs to others so far (the
@@ -622,6 +578,7 @@ class Sampler:
 
 # ---------------------------------------------------------------- bench
 
+
 class Bench:
 
     def __init__(self, size, runs, state, cache):
@@ -677,11 +634,13 @@ class Bench:
             port=stack_tool.free_port(),
             url_allowlist=['127.0.0.1:%d' % self.server.port],
             importer=self.importer_settings(),
-            extra_settings=WRITE_TIMER.format(directory=str(worker_state)))
+            extra_settings=bench_probes.settings_hook('time_job_writes',
+                                                      worker_state))
         self.instance.prepare()
         self.instance.start_worker()
         self.submitter = subprocess.Popen(
-            [self.instance.python, '-c', SUBMITTER], env=self.instance.env(),
+            probe_command(self.instance, 'submit'), env=self.instance.env(),
+            cwd=str(ROOT),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._wait_worker_ready()
         log('worker ready in %.1f s' % (time.monotonic() - began))
@@ -1063,6 +1022,7 @@ class Bench:
 
 
 # ---------------------------------------------------------------- report
+
 
 def summarize(records):
     """Medians of a measurement's good runs."""

@@ -69,14 +69,6 @@ CASES = [
      'silent.qcow2', '', 'cancelled'),
 ]
 
-CANCELLER = '''
-import django, sys
-django.setup()
-from image_importer import jobs
-from image_importer.models import ImportJob
-jobs.cancel(ImportJob.objects.get(pk=sys.argv[1]))
-'''
-
 
 def make_files(folder):
     """The hostile files, made once."""
@@ -139,8 +131,9 @@ class HostileBench(bench.Bench):
         return self.submitter.stdout.readline().strip()
 
     def cancel(self, job_id):
-        subprocess.run([self.instance.python, '-c', CANCELLER, job_id],
-                       env=self.instance.env(), check=True)
+        subprocess.run(bench.probe_command(self.instance, 'cancel', job_id),
+                       env=self.instance.env(), cwd=str(bench.ROOT),
+                       check=True)
 
     def wait(self, job_id, done, timeout=600):
         deadline = time.monotonic() + timeout

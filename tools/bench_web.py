@@ -77,6 +77,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools import bench as bench_tool  # noqa: E402
+from tools import bench_probes  # noqa: E402
 from tools import dashboard as dashboard_tool  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
 from tools import images  # noqa: E402
@@ -103,173 +104,6 @@ SUBMIT_GAP = 1.1
 # The importer's default PROGRESS_INTERVAL (image_importer.conf), which
 # the bench keeps.
 PROGRESS_INTERVAL = 1.0
-
-# Records the fake jobs (JSON arguments in argv[1]) in the job database;
-# runs in the dashboard's Python with its settings. Prints the ids of the
-# running and queued ones, newest first.
-FAKE_JOBS = '''
-import datetime, json, sys, uuid
-import django
-django.setup()
-from django.utils import timezone
-from image_importer.models import ImportJob
-
-args = json.loads(sys.argv[1])
-now = timezone.now()
-MIB = 1024 * 1024
-special = ['downloading', 'converting', 'uploading', 'queued', 'queued']
-cycle = ['active'] * 7 + ['failed', 'failed', 'cancelled']
-jobs = []
-polled = []
-for index in range(args['count']):
-    state = special[index] if index < len(special) else cycle[index % 10]
-    created = now - datetime.timedelta(minutes=5 * index + 1)
-    start = created + datetime.timedelta(seconds=2)
-    job = ImportJob(
-        id=uuid.uuid4(), project_id=args['project'], user_id=args['user'],
-        user_name='demo', image_name=args['name'] % index,
-        source_url='%s/%s.qcow2' % (args['url'], args['name'] % index),
-        glance_endpoint=args['glance'], state=state, created_at=created,
-        updated_at=created, disk_format=('raw' if index % 3 == 0 else ''),
-        architecture='x86_64')
-    if state in ImportJob.RUNNING:
-        job.phases = [{'phase': 'downloading', 'start': start.isoformat()}]
-        job.phase_started_at = now - datetime.timedelta(seconds=40)
-        job.bytes_total = 2048 * MIB
-        job.bytes_done = (300 + 100 * index) * MIB
-        job.lease_owner = job.worker = 'bench-web:0'
-        job.attempts = 1
-        # Far off, so that no sweeper takes these jobs back.
-        job.lease_expires = now + datetime.timedelta(days=1)
-        job.updated_at = now
-    elif state != 'queued':
-        end = start + datetime.timedelta(seconds=30)
-        job.phases = [{'phase': 'downloading', 'start': start.isoformat(),
-                       'end': end.isoformat(), 'bytes': 512 * MIB}]
-        job.finished_at = end
-        job.attempts = 1
-    if state == 'active':
-        job.source_format = 'qcow2'
-        job.image_id = str(uuid.uuid4())
-        job.image_size = job.bytes_done = job.bytes_total = 512 * MIB
-        job.virtual_size = 2048 * MIB
-        job.checksums = {'sha256': '0' * 64}
-    elif state == 'failed':
-        job.error_code = 'http_status'
-        job.error_params = {'status': 404, 'reason': 'Not Found'}
-    if state in ImportJob.RUNNING or state == 'queued':
-        polled.append(str(job.id))
-    jobs.append(job)
-ImportJob.objects.bulk_create(jobs, batch_size=200)
-print(json.dumps(polled))
-'''
-
-# Times ImportJob.record_progress on the job database (argv[1]: calls);
-# prints the durations in seconds as JSON.
-WRITE_PROBE = '''
-import django
-import json, sys, time, uuid
-django.setup()
-from django.utils import timezone
-from image_importer.models import ImportJob
-
-job = ImportJob.objects.create(
-    project_id='bench-web-probe', user_id='bench', image_name='probe',
-    source_url='http://127.0.0.1/probe', glance_endpoint='http://127.0.0.1',
-    state=ImportJob.DOWNLOADING, lease_owner='bench-web-probe:0',
-    phase_started_at=timezone.now())
-durations = []
-try:
-    for index in range(int(sys.argv[1])):
-        start = time.perf_counter()
-        job.record_progress(index * 1024 * 1024, 256 * 1024 * 1024, 300)
-        durations.append(time.perf_counter() - start)
-finally:
-    ImportJob.objects.filter(pk=job.pk).delete()
-print(json.dumps(durations))
-'''
-
-# Appended to the instance's settings; measurement only, the importer's
-# code is unchanged.
-# - In the worker (bin/celery) it counts and times every UPDATE of the job
-#   table (progress, phase changes, lease renewals), with per-process
-#   totals and each write's time in STATE/writes-PID.json.
-# - In the web server it counts the SQL queries of a request that carries
-#   the header X-HII-Bench-Queries: NAME, into STATE/queries-NAME.json;
-#   other requests only pay a thread-local check per query.
-INSTRUMENT = '''
-
-def _hii_bench_web_instrument(directory):
-    import json
-    import os
-    import sys
-    import threading
-    import time
-    from django.core import signals
-    from django.db.backends import utils
-
-    execute = utils.CursorWrapper.execute
-    executemany = utils.CursorWrapper.executemany
-    if os.path.basename(sys.argv[0]) == 'celery':
-        totals = {{'seconds': 0.0, 'count': 0, 'writes': []}}
-
-        def timed(self, sql, params=None):
-            if not (sql.startswith('UPDATE') and
-                    'image_importer_importjob' in sql):
-                return execute(self, sql, params)
-            start = time.perf_counter()
-            try:
-                return execute(self, sql, params)
-            finally:
-                seconds = time.perf_counter() - start
-                totals['seconds'] += seconds
-                totals['count'] += 1
-                # [seconds, a progress write (no state change)]
-                totals['writes'].append([seconds, '"state" =' not in
-                                         sql.split(' WHERE ')[0]])
-                path = os.path.join(directory,
-                                    'writes-%d.json' % os.getpid())
-                with open(path + '.tmp', 'w') as out:
-                    json.dump(totals, out)
-                os.replace(path + '.tmp', path)
-
-        utils.CursorWrapper.execute = timed
-        return
-
-    local = threading.local()
-
-    def started(sender, environ=None, **kwargs):
-        name = (environ or {{}}).get('HTTP_X_HII_BENCH_QUERIES', '')
-        local.name = ''.join(c for c in name if c.isalnum() or c in '_-')
-        local.queries = []
-
-    def finished(sender, **kwargs):
-        if getattr(local, 'name', ''):
-            path = os.path.join(directory, 'queries-%s.json' % local.name)
-            with open(path + '.tmp', 'w') as out:
-                json.dump(local.queries, out)
-            os.replace(path + '.tmp', path)
-        local.name = ''
-
-    def counted(self, sql, params=None):
-        if getattr(local, 'name', ''):
-            local.queries.append(sql[:200])
-        return execute(self, sql, params)
-
-    def counted_many(self, sql, param_list):
-        if getattr(local, 'name', ''):
-            local.queries.append(sql[:200])
-        return executemany(self, sql, param_list)
-
-    utils.CursorWrapper.execute = counted
-    utils.CursorWrapper.executemany = counted_many
-    signals.request_started.connect(started, weak=False)
-    signals.request_finished.connect(finished, weak=False)
-
-
-_hii_bench_web_instrument({directory!r})
-'''
-
 
 BenchError = bench_tool.BenchError
 
@@ -523,11 +357,12 @@ class Bench:
             port=stack_tool.free_port(),
             url_allowlist=['127.0.0.1:%d' % self.files.port],
             importer={'SERVICE_AUTH': self.stack.service_auth()},
-            extra_settings=INSTRUMENT.format(directory=str(dash_state)))
+            extra_settings=bench_probes.settings_hook('instrument',
+                                                      dash_state))
         self.instance.prepare()
         self.database = str(dash_state / 'horizon.sqlite3')
         began = time.monotonic()
-        self.polled = json.loads(self._django(FAKE_JOBS, json.dumps({
+        self.polled = json.loads(self._django('fake-jobs', json.dumps({
             'count': self.args.jobs, 'name': FAKE_NAME,
             'project': self.stack.project_ids['demo'],
             'user': self.stack.user_ids['demo'],
@@ -545,12 +380,13 @@ class Bench:
         if self.files:
             self.files.__exit__(None, None, None)
 
-    def _django(self, code, *args):
-        result = subprocess.run([self.instance.python, '-c', code, *args],
-                                env=self.instance.env(), capture_output=True,
-                                text=True)
+    def _django(self, *args):
+        result = subprocess.run(
+            bench_tool.probe_command(self.instance, *args),
+            env=self.instance.env(), capture_output=True, text=True,
+            cwd=str(bench_tool.ROOT))
         if result.returncode:
-            raise BenchError('a Django snippet failed:\n%s'
+            raise BenchError('a bench probe failed:\n%s'
                              % result.stderr[-2000:])
         return result.stdout.strip().splitlines()[-1]
 
@@ -772,7 +608,7 @@ class Bench:
                              % (self.instance.state / 'logs'))
         in_situ = sum(seconds for seconds, _progress in writes)
         progress_writes = [s for s, progress in writes if progress]
-        probe = stats(json.loads(self._django(WRITE_PROBE, '200')))
+        probe = stats(json.loads(self._django('time-progress', '200')))
         share = len(writes) * probe['median_s'] / running
         self.progress = {
             'image_bytes': row['image_size'],
