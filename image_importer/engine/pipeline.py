@@ -96,7 +96,11 @@ class ImportResult:
 
 
 @dataclasses.dataclass
-class Received:
+class Downloaded:
+    """What the download stage made: the work file and what was learnt of
+    the image on the way (formats, compression, archive member, hashes).
+    """
+
     path: str
     size: int
     inspectors: list
@@ -203,7 +207,7 @@ def expected_checksum(request):
     return None
 
 
-class _Tap:
+class _HashingReader:
     """Hashes and reports the raw download as it is read."""
 
     def __init__(self, download, hasher, progress):
@@ -224,23 +228,23 @@ def _write_error(exc):
     return exc
 
 
-def receive(request, workdir, reporter, algorithms, follower=None):
+def receive(request, workdir, reporter, algorithms, sender=None):
     """Download, hash, unpack and inspect into ``workdir/source``.
 
-    ``follower``, if given, is told of each write
+    ``sender``, if given, is told of each write
     (``written(wrapper, out, size)``); once it ``takes_download``, the
     bytes are fed to its upload instead of the file.
     """
     limit = space_limit(workdir, request.max_bytes, request.reserve)
-    if (follower is not None and follower.streaming and
+    if (sender is not None and sender.streaming and
             request.max_bytes is not None):
         # Fed to the upload, the image needs no disk: only the operator's
         # limit applies, and the free space to what is written.
         return _receive(request, workdir, reporter, algorithms,
-                        request.max_bytes, follower, disk_limit=limit)
+                        request.max_bytes, sender, disk_limit=limit)
     try:
         return _receive(request, workdir, reporter, algorithms, limit,
-                        follower)
+                        sender)
     except ImportFailure as exc:
         # Past the free space rather than the operator's size limit.
         if (exc.code in ('too_large', 'unpacked_too_large') and
@@ -253,7 +257,7 @@ def receive(request, workdir, reporter, algorithms, follower=None):
 RESUME_FILE = 'source.resume'
 
 
-class _Prefix:
+class _ResumedDownload:
     """The first ``size`` bytes of a file an earlier run wrote, then the
     download that continues it."""
 
@@ -329,7 +333,7 @@ def _write_sparse(out, data, end):
     return end
 
 
-def _receive(request, workdir, reporter, algorithms, limit, follower,
+def _receive(request, workdir, reporter, algorithms, limit, sender,
              disk_limit=None):
     path = os.path.join(workdir, 'source')
     start, validator = _resume_point(workdir, path, request.url)
@@ -355,15 +359,15 @@ def _receive(request, workdir, reporter, algorithms, limit, follower,
     kept = download.start
     source = download
     if kept:
-        source = _Prefix(path, kept, download)
+        source = _ResumedDownload(path, kept, download)
     try:
         hasher = checksum.Hasher(algorithms)
-        stream = unpack.open_stream(_Tap(source, hasher, reporter.progress),
-                                    unpack.Limits(max_output=limit))
+        stream = unpack.open_stream(
+            _HashingReader(source, hasher, reporter.progress),
+            unpack.Limits(max_output=limit))
         _remember(workdir, request.url, download, stream)
-        if follower is not None:
-            follower.unchanged = (stream.compression is None and
-                                  stream.archive is None)
+        if sender is not None:
+            sender.reads(stream)
         wrapper = format_inspector.InspectWrapper(stream)
         size = 0
         try:
@@ -371,8 +375,8 @@ def _receive(request, workdir, reporter, algorithms, limit, follower,
                 out.seek(kept)
                 end = os.fstat(out.fileno()).st_size
                 while data := wrapper.read(CHUNK_SIZE):
-                    if follower is not None and follower.takes_download:
-                        follower.upload.reader.feed(data)
+                    if sender is not None and sender.takes_download:
+                        sender.feed(data)
                     elif size + len(data) > kept:
                         if disk_limit is not None and (
                                 size + len(data) > disk_limit):
@@ -382,23 +386,24 @@ def _receive(request, workdir, reporter, algorithms, limit, follower,
                         end = _write_sparse(out, data[max(kept - size, 0):],
                                             end)
                     size += len(data)
-                    if follower is not None:
-                        follower.written(wrapper, out, size)
+                    if sender is not None:
+                        sender.written(wrapper, out, size)
         except OSError as exc:
             raise _write_error(exc) from exc
         wrapper.close()
-        return Received(path=path, size=size, inspectors=wrapper.formats,
-                        compression=stream.compression, member=stream.member,
-                        checksums=hasher.hexdigests(), resumed_at=kept,
-                        streamed=follower is not None and
-                        follower.takes_download)
+        return Downloaded(path=path, size=size, inspectors=wrapper.formats,
+                          compression=stream.compression,
+                          member=stream.member,
+                          checksums=hasher.hexdigests(), resumed_at=kept,
+                          streamed=sender is not None and
+                          sender.takes_download)
     finally:
         download.close()
         if kept:
             source.close()
 
 
-class _SendAgain(Exception):
+class _UploadBroke(Exception):
     """The upload that the download fed broke, and may be tried again."""
 
     def __init__(self, image_id, error):
@@ -407,7 +412,7 @@ class _SendAgain(Exception):
         self.error = error
 
 
-class _Handoff:
+class _PushedChunk:
     """``read()`` gives the one chunk it was handed: an ``InspectWrapper``
     over it inspects what the caller pushes."""
 
@@ -436,8 +441,8 @@ class _RawFromQcow2:
         self.layout = qcow2.Layout()
         self.sent = []
         self.done = 0
-        self._handoff = _Handoff()
-        self.wrapper = format_inspector.InspectWrapper(self._handoff)
+        self._pushed = _PushedChunk()
+        self.wrapper = format_inspector.InspectWrapper(self._pushed)
 
     def chunks(self, available):
         """Raw bytes of the disk that the file's first ``available`` bytes
@@ -470,7 +475,7 @@ class _RawFromQcow2:
         """The bytes of ``extents`` of the work file, through the format
         inspector."""
         for data in disk.read_extents(self.path, extents):
-            self._handoff.chunk = data
+            self._pushed.chunk = data
             yield self.wrapper.read(len(data))
 
     def inspected(self):
@@ -480,11 +485,12 @@ class _RawFromQcow2:
                             self.max_virtual_size, qemu=False)
 
 
-class _Follower:
-    """Starts the upload while the download goes on, once the format is
-    known: fed the download when the image goes to Glance as it is (see
-    engine.overlap), or the disk of a qcow2 made raw as the qcow2
-    arrives (``_RawFromQcow2``)."""
+class _Sender:
+    """Watches the download: chooses the image's route (``choose_route``)
+    as soon as its format is known and, on a route that sends while the
+    download goes on, starts the upload and feeds it: the download itself
+    when the image goes to Glance as it is (see engine.overlap), or the
+    disk of a qcow2 made raw as the qcow2 arrives (``_RawFromQcow2``)."""
 
     # Past this many bytes without a known format, the upload waits.
     DECIDE_WITHIN = 64 * 1024 * 1024
@@ -505,6 +511,15 @@ class _Follower:
         self.format = None
         self.upload = None
         self.raw = None           # a _RawFromQcow2 that feeds the upload
+
+    def reads(self, stream):
+        """The download's bytes come through ``stream`` (``unpack``): the
+        bytes written are the download's own unless it unpacks them."""
+        self.unchanged = stream.compression is None and stream.archive is None
+
+    def feed(self, data):
+        """The next bytes of the image, to the upload."""
+        self.upload.reader.feed(data)
 
     @property
     def takes_download(self):
@@ -560,7 +575,7 @@ class _Follower:
                     check_output(self.request, self.raw.layout.size, 'raw',
                                  'qcow2')
                     self.start('raw', 0)
-                self.upload.reader.feed(data)
+                self.feed(data)
         except qcow2.NotStreamable as exc:
             LOG.info('QEMU will convert the image once it has arrived: %s',
                      exc)
@@ -588,7 +603,7 @@ class _Follower:
         total = info.virtual_size
         done = raw.done
         for data in raw.rest(found):
-            self.upload.reader.feed(data)
+            self.feed(data)
             done += len(data)
             reporter.progress(done, total)
         if done != total:
@@ -615,14 +630,14 @@ class _Follower:
     @contextlib.contextmanager
     def feeding(self):
         """Around what feeds the upload and checks the image: an upload
-        Glance broke becomes ``_SendAgain`` (or its failure), and any
+        Glance broke becomes ``_UploadBroke`` (or its failure), and any
         failure stops the upload and deletes its image."""
         try:
             try:
                 yield
             except overlap.UploadStopped:
                 raise self.broke() from None
-        except _SendAgain:
+        except _UploadBroke:
             raise
         except BaseException:
             self.stop()
@@ -636,13 +651,13 @@ class _Follower:
                                 self.upload.image_id)
 
     def broke(self):
-        """The upload ended before the download did: ``_SendAgain`` if
+        """The upload ended before the download did: ``_UploadBroke`` if
         Glance broke it for a moment and retries are left, else its
         failure (to raise; ``stop`` deletes the image)."""
         self.upload.stop()
         error = self.upload.error
         if glance.transient(error) and self.request.upload_retries:
-            return _SendAgain(self.upload.image_id, error)
+            return _UploadBroke(self.upload.image_id, error)
         return glance.failure(error) or error
 
     def finish(self, size, checksums=None):
@@ -658,7 +673,7 @@ class _Follower:
             upload.finish(self.reporter.progress, size)
         except Exception as exc:
             if glance.transient(exc) and request.upload_retries:
-                raise _SendAgain(upload.image_id, exc) from exc
+                raise _UploadBroke(upload.image_id, exc) from exc
             self.stop()
             raise glance.failure(exc) or exc
         except BaseException:
@@ -682,7 +697,7 @@ def run(request, workdir, reporter):
     expected = expected_checksum(request)
     try:
         return _run(request, workdir, reporter, expected)
-    except _SendAgain as again:
+    except _UploadBroke as again:
         # The bytes went to Glance, not to the disk: download them again,
         # this time to the work file, and upload that with its retries.
         LOG.warning('Upload of image %s broke (%s); downloading it again '
@@ -699,10 +714,10 @@ def _run(request, workdir, reporter, expected):
     algorithms = sorted({DISPLAY_ALGORITHM} |
                         ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
-    follower = _Follower(request, os.path.join(workdir, 'source'), reporter,
-                         algorithms, streaming=request.overlap)
-    with follower.feeding():
-        received = receive(request, workdir, reporter, algorithms, follower)
+    sender = _Sender(request, os.path.join(workdir, 'source'), reporter,
+                     algorithms, streaming=request.overlap)
+    with sender.feeding():
+        received = receive(request, workdir, reporter, algorithms, sender)
         if expected:
             checksum.verify(expected, received.checksums)
         # A streamed image was format-inspected on its way; qemu-img has
@@ -710,37 +725,37 @@ def _run(request, workdir, reporter, expected):
         info = disk.inspect(received.path, received.inspectors,
                             request.max_virtual_size,
                             qemu=not received.streamed)
-        if received.streamed and info.format != follower.format:
+        if received.streamed and info.format != sender.format:
             raise ImportFailure('format_disagreement',
-                                format=follower.format, qemu=info.format)
+                                format=sender.format, qemu=info.format)
     target = request.disk_format or info.format
-    route = follower.route
+    route = sender.route
     if route not in (Route.AS_DOWNLOADED, Route.RAW_AS_IT_ARRIVES):
-        route = _route_once_downloaded(request, follower, info, target,
+        route = _route_once_downloaded(request, sender, info, target,
                                        reporter)
     if target == 'raw' and info.format != 'raw' and (
             route is not Route.RAW_AS_IT_ARRIVES or
-            follower.upload is None):
+            sender.upload is None):
         # Made raw, the whole virtual disk goes to Glance.
         check_output(request, info.virtual_size, target, info.format)
     size = image_id = None
     if route is Route.RAW_AS_IT_ARRIVES:
         # The rest of the disk, where qemu-img map agrees.
-        with follower.feeding():
-            size = follower.convert_rest(info, reporter)
+        with sender.feeding():
+            size = sender.convert_rest(info, reporter)
         if size is None:
-            route = _route_once_downloaded(request, follower, info, target,
+            route = _route_once_downloaded(request, sender, info, target,
                                            reporter)
         else:
-            image_id = follower.finish(size)
+            image_id = sender.finish(size)
     if route is Route.AS_DOWNLOADED:
         size = received.size
-        image_id = follower.finish(size, received.checksums)
+        image_id = sender.finish(size, received.checksums)
     elif route is Route.CONVERTED_INTO_UPLOAD:
-        with follower.feeding():
+        with sender.feeding():
             size = _convert_streamed(request, workdir, reporter, received,
-                                     info, follower)
-        image_id = follower.finish(size)
+                                     info, sender)
+        image_id = sender.finish(size)
     elif route in (Route.CONVERTED_TO_FILE, Route.FILE):
         size, image_id = _upload_file(request, workdir, reporter, received,
                                       info, target, route)
@@ -756,14 +771,14 @@ def _run(request, workdir, reporter, expected):
                                     info.virtual_size))
 
 
-def _route_once_downloaded(request, follower, info, target, reporter):
+def _route_once_downloaded(request, sender, info, target, reporter):
     """The route for the whole file (the format as qemu-img confirmed it),
     when none fed the upload as the download arrived, or that one fell
     through. Recorded when it differs from the one chosen early."""
     route = choose_route(info.format, target, file_name(request.url),
-                         arriving=False, streaming=follower.streaming,
+                         arriving=False, streaming=sender.streaming,
                          can_stream_raw=disk.can_stream_raw())
-    if route is not follower.route:
+    if route is not sender.route:
         LOG.info('%s: %s, to be %s', file_name(request.url), info.format,
                  route.value)
         reporter.route(route.name)
@@ -803,20 +818,20 @@ class _Chunks:
 
 
 def _convert_streamed(request, workdir, reporter, received, info,
-                      follower):
+                      sender):
     """Convert to raw straight into the upload, as QEMU reads the image
     (``disk.raw_chunks``): no converted file. The raw bytes are
     format-inspected on their way, as a converted file would be. Returns
     their size."""
     reporter.phase('converting')
-    follower.start('raw', 0)
+    sender.start('raw', 0)
     total = info.virtual_size
     wrapper = format_inspector.InspectWrapper(_Chunks(disk.raw_chunks(
         received.path, info, os.path.join(workdir, 'convert.stderr'))))
     done = 0
     try:
         while data := wrapper.read(CHUNK_SIZE):
-            follower.upload.reader.feed(data)
+            sender.feed(data)
             done += len(data)
             reporter.progress(done, total)
     finally:
