@@ -738,27 +738,15 @@ def _run(request, workdir, reporter, expected):
             sender.upload is None):
         # Made raw, the whole virtual disk goes to Glance.
         check_output(request, info.virtual_size, target, info.format)
-    size = image_id = None
-    if route is Route.RAW_AS_IT_ARRIVES:
-        # The rest of the disk, where qemu-img map agrees.
-        with sender.feeding():
-            size = sender.convert_rest(info, reporter)
-        if size is None:
+    along = _Along(request, workdir, reporter, received, info, target,
+                   sender)
+    while True:
+        try:
+            size, image_id = FINISH[route](along)
+            break
+        except _FellThrough:
             route = _route_once_downloaded(request, sender, info, target,
                                            reporter)
-        else:
-            image_id = sender.finish(size)
-    if route is Route.AS_DOWNLOADED:
-        size = received.size
-        image_id = sender.finish(size, received.checksums)
-    elif route is Route.CONVERTED_INTO_UPLOAD:
-        with sender.feeding():
-            size = _convert_streamed(request, workdir, reporter, received,
-                                     info, sender)
-        image_id = sender.finish(size)
-    elif route in (Route.CONVERTED_TO_FILE, Route.FILE):
-        size, image_id = _upload_file(request, workdir, reporter, received,
-                                      info, target, route)
     return ImportResult(
         image_id=image_id, source_format=info.format, disk_format=target,
         size=size, virtual_size=info.virtual_size,
@@ -769,6 +757,70 @@ def _run(request, workdir, reporter, expected):
         suggestions=suggest.suggest(received.member or
                                     file_name(request.url),
                                     info.virtual_size))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Along:
+    """What each route's finishing step is given once the download has
+    ended and the image passed its checks."""
+
+    request: ImportRequest
+    workdir: str
+    reporter: object
+    received: Downloaded
+    info: disk.DiskInfo
+    target: str
+    sender: '_Sender'
+
+
+class _FellThrough(Exception):
+    """The route cannot finish after all; the next one is chosen."""
+
+
+def _finish_as_downloaded(along):
+    """The upload took the download itself: send the held-back end."""
+    size = along.received.size
+    return size, along.sender.finish(size, along.received.checksums)
+
+
+def _finish_raw_as_it_arrived(along):
+    """The rest of the disk, where ``qemu-img map`` agrees with what was
+    sent; ``_FellThrough`` where it does not (the upload is stopped and
+    its image deleted)."""
+    with along.sender.feeding():
+        size = along.sender.convert_rest(along.info, along.reporter)
+    if size is None:
+        raise _FellThrough()
+    return size, along.sender.finish(size)
+
+
+def _finish_converted_into_upload(along):
+    with along.sender.feeding():
+        size = _convert_streamed(along.request, along.workdir,
+                                 along.reporter, along.received, along.info,
+                                 along.sender)
+    return size, along.sender.finish(size)
+
+
+def _finish_converted_to_file(along):
+    data = _convert(along.request, along.workdir, along.reporter,
+                    along.received, along.info, along.target)
+    return _upload_file(along, data)
+
+
+def _finish_from_file(along):
+    return _upload_file(along, along.received.path)
+
+
+# Each route's last step: one function each, given ``_Along``, returning
+# ``(size, image_id)``.
+FINISH = {
+    Route.AS_DOWNLOADED: _finish_as_downloaded,
+    Route.RAW_AS_IT_ARRIVES: _finish_raw_as_it_arrived,
+    Route.CONVERTED_INTO_UPLOAD: _finish_converted_into_upload,
+    Route.CONVERTED_TO_FILE: _finish_converted_to_file,
+    Route.FILE: _finish_from_file,
+}
 
 
 def _route_once_downloaded(request, sender, info, target, reporter):
@@ -785,20 +837,16 @@ def _route_once_downloaded(request, sender, info, target, reporter):
     return route
 
 
-def _upload_file(request, workdir, reporter, received, info, target,
-                 route):
-    """Convert the work file if the route says so, then send it; returns
-    ``(size, image_id)``."""
-    data = received.path
-    if route is Route.CONVERTED_TO_FILE:
-        data = _convert(request, workdir, reporter, received, info, target)
+def _upload_file(along, data):
+    """Send the file ``data``; returns ``(size, image_id)``."""
+    request, info, target = along.request, along.info, along.target
     size = os.path.getsize(data)
     if target not in ('raw', info.format):
         check_output(request, size, target, info.format)
-    reporter.phase('uploading')
+    along.reporter.phase('uploading')
     image_id = glance.upload(
         request.glance_client, request.image_meta(target), data, size,
-        reporter.progress, reporter.image_created,
+        along.reporter.progress, along.reporter.image_created,
         image_id=request.image_id, retries=request.upload_retries,
         delay=request.upload_retry_delay)
     return size, image_id
