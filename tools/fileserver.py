@@ -1,9 +1,10 @@
 """A loopback HTTP server over a directory, for tests and the demo.
 
-Serves files with ETag, Last-Modified and single ``Range: bytes=N-``
-requests (``If-Range`` honoured), and can misbehave on purpose for tests:
-``server.faults[path] = Fault(...)`` drops a connection part-way, lies
-about the length, ignores ranges or redirects.
+Serves files with ETag, Last-Modified and single ``Range: bytes=N-`` or
+``bytes=N-M`` requests (``If-Range`` honoured), and can misbehave on
+purpose for tests: ``server.faults[path] = Fault(...)`` drops a
+connection part-way, lies about the length, ignores ranges or HEAD, or
+redirects.
 """
 
 import dataclasses
@@ -18,7 +19,7 @@ import threading
 import time
 import urllib.parse
 
-RANGE_RE = re.compile(r'^bytes=(\d+)-$')
+RANGE_RE = re.compile(r'^bytes=(\d+)-(\d*)$')
 
 
 @dataclasses.dataclass
@@ -34,6 +35,9 @@ class Fault:
     # never ending the headers (each line well within a read timeout).
     header_trickle: float | None = None
     stall_after: int | None = None  # go silent after N bytes of the body
+    # Answer HEAD (False: 405, as S3 does for a URL signed for GET only).
+    head: bool = True
+    content_type: str = 'application/octet-stream'
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -47,6 +51,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             (self.path, self.headers.get('Authorization')))
 
     def do_HEAD(self):
+        name = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        if not self.server.faults.get(name, Fault()).head:
+            return self._status(405)
         self._serve(body=False)
 
     def do_GET(self):
@@ -66,23 +73,27 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return self._status(404)
         stat = path.stat()
         etag = '"%x-%x"' % (stat.st_size, stat.st_mtime_ns)
-        start = 0
+        start, end = 0, stat.st_size
         match = RANGE_RE.match(self.headers.get('Range', ''))
         if_range = self.headers.get('If-Range')
-        if (match and fault.ranges and (if_range is None or if_range in (
-                etag, email.utils.formatdate(stat.st_mtime, usegmt=True)))):
+        ranged = bool(match and fault.ranges and (
+            if_range is None or if_range in (
+                etag, email.utils.formatdate(stat.st_mtime, usegmt=True))))
+        if ranged:
             start = min(int(match.group(1)), stat.st_size)
-        self.send_response(206 if start else 200)
-        self.send_header('Content-Type', 'application/octet-stream')
+            if match.group(2):
+                end = min(int(match.group(2)) + 1, stat.st_size)
+        self.send_response(206 if ranged else 200)
+        self.send_header('Content-Type', fault.content_type)
         self.send_header('ETag', etag)
         self.send_header('Last-Modified',
                          email.utils.formatdate(stat.st_mtime, usegmt=True))
         if fault.ranges:
             self.send_header('Accept-Ranges', 'bytes')
-        if start:
+        if ranged:
             self.send_header('Content-Range', 'bytes %d-%d/%d' % (
-                start, stat.st_size - 1, stat.st_size))
-        length = stat.st_size - start
+                start, end - 1, stat.st_size))
+        length = end - start
         if fault.length == -1:
             self.close_connection = True
         else:

@@ -449,15 +449,49 @@ def test_split_credentials_removes_userinfo():
         'https://h.example/a', None)
 
 
-def test_probe_reads_headers_without_the_body(server):
+def test_probe_reads_the_start_of_the_file_with_one_ranged_get(server):
     server.faults['/go.img'] = Fault(redirect='/image.img')
 
-    found = fetch.probe(allowing(server), server.url('go.img'))
+    found = fetch.probe(allowing(server), server.url('go.img'),
+                        head_bytes=1000)
 
     assert (found.size, found.file_name, found.resumable) == (
         SIZE, 'image.img', True)
     assert found.url.endswith('/image.img')
-    assert [m for m, _p, _r in server.requests] == ['HEAD', 'HEAD']
+    assert (found.head, found.complete) == (BODY[:1000], False)
+    assert [(m, r) for m, _p, r in server.requests] == [
+        ('GET', 'bytes=0-999'), ('GET', 'bytes=0-999')]
+
+
+def test_probe_needs_no_head_request(server):
+    """URLs signed for GET only (S3, Swift temporary URLs) refuse HEAD."""
+    server.faults['/image.img'] = Fault(head=False)
+
+    found = fetch.probe(allowing(server), server.url('image.img'))
+
+    assert (found.size, found.head, found.complete) == (SIZE, BODY, True)
+
+
+def test_probe_of_a_server_ignoring_ranges_reads_only_the_start(server):
+    server.faults['/image.img'] = Fault(ranges=False)
+
+    found = fetch.probe(allowing(server), server.url('image.img'),
+                        head_bytes=100)
+
+    assert (found.size, found.head, found.resumable) == (
+        SIZE, BODY[:100], False)
+
+
+def test_probe_of_a_silent_server_gives_what_came_in_time(server):
+    server.faults['/image.img'] = Fault(stall_after=100)
+    policy = fetch.UrlPolicy(allow=('127.0.0.1:%d' % server.port,),
+                             connect_timeout=0.5, read_timeout=0.5)
+    started = time.monotonic()
+
+    found = fetch.probe(fetch.Fetcher(policy), server.url('image.img'))
+
+    assert time.monotonic() - started < 5
+    assert (found.head, found.complete) == (BODY[:100], False)
 
 
 def test_probe_follows_the_same_address_rules(no_connections):
