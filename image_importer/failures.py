@@ -164,6 +164,12 @@ MESSAGES = {
                           'disk in use.'),
     'virtual_too_large': _('The image describes a %(size_h)s disk, more '
                            'than the %(limit_h)s this cloud accepts.'),
+    'web_page': _('This is a web page, not an image file: copy the link '
+                  'of the file itself (on the download page, right-click '
+                  'the image file\'s link and copy its address).'),
+    'not_a_disk_image': _('This is a text file of %(size_h)s, not a disk '
+                          'image: check that the URL points to the image '
+                          'file itself.'),
     'not_an_iso': _('This file (%(name)s) is a %(format)s disk image, not '
                     'an installer ISO; choose Automatic (%(format)s) or '
                     'raw.'),

@@ -42,6 +42,7 @@ from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import glance
 from image_importer.engine import overlap
+from image_importer.engine import preview
 from image_importer.engine import qcow2
 from image_importer.engine import suggest
 from image_importer.engine import unpack
@@ -369,27 +370,7 @@ def _receive(request, workdir, reporter, algorithms, limit, sender,
         if sender is not None:
             sender.reads(stream)
         wrapper = format_inspector.InspectWrapper(stream)
-        size = 0
-        try:
-            with open(path, 'r+b' if kept else 'wb') as out:
-                out.seek(kept)
-                end = os.fstat(out.fileno()).st_size
-                while data := wrapper.read(CHUNK_SIZE):
-                    if sender is not None and sender.takes_download:
-                        sender.feed(data)
-                    elif size + len(data) > kept:
-                        if disk_limit is not None and (
-                                size + len(data) > disk_limit):
-                            raise ImportFailure('disk_full',
-                                                needed=size + len(data),
-                                                free=disk_limit)
-                        end = _write_sparse(out, data[max(kept - size, 0):],
-                                            end)
-                    size += len(data)
-                    if sender is not None:
-                        sender.written(wrapper, out, size)
-        except OSError as exc:
-            raise _write_error(exc) from exc
+        size = _write_image(wrapper, path, kept, sender, disk_limit)
         wrapper.close()
         return Downloaded(path=path, size=size, inspectors=wrapper.formats,
                           compression=stream.compression,
@@ -401,6 +382,42 @@ def _receive(request, workdir, reporter, algorithms, limit, sender,
         download.close()
         if kept:
             source.close()
+
+
+def _write_image(wrapper, path, kept, sender, disk_limit):
+    """Write the image ``wrapper`` reads to ``path`` past its first
+    ``kept`` bytes (an earlier run wrote those), zeros as holes, or to the
+    sender's upload once it takes the download; returns its size. Content
+    that is no disk image (a web page, a small text) is refused from its
+    first bytes, or at its end when it is that small."""
+    size = 0
+    head = b''
+    try:
+        with open(path, 'r+b' if kept else 'wb') as out:
+            out.seek(kept)
+            end = os.fstat(out.fileno()).st_size
+            while data := wrapper.read(CHUNK_SIZE):
+                if len(head) < preview.CHECKED:
+                    head += data[:preview.CHECKED - len(head)]
+                    if len(head) == preview.CHECKED:
+                        preview.refuse_non_image(head)
+                if sender is not None and sender.takes_download:
+                    sender.feed(data)
+                elif size + len(data) > kept:
+                    if disk_limit is not None and (
+                            size + len(data) > disk_limit):
+                        raise ImportFailure('disk_full',
+                                            needed=size + len(data),
+                                            free=disk_limit)
+                    end = _write_sparse(out, data[max(kept - size, 0):],
+                                        end)
+                size += len(data)
+                if sender is not None:
+                    sender.written(wrapper, out, size)
+    except OSError as exc:
+        raise _write_error(exc) from exc
+    preview.refuse_non_image(head, size)
+    return size
 
 
 class _UploadBroke(Exception):
@@ -579,8 +596,7 @@ class _Sender:
         except qcow2.NotStreamable as exc:
             LOG.info('QEMU will convert the image once it has arrived: %s',
                      exc)
-            self.stop()
-            self.upload = self.raw = self.route = None
+            self.abandon()
 
     def convert_rest(self, info, reporter):
         """The download has ended and the qcow2 passed its checks: feed
@@ -594,8 +610,7 @@ class _Sender:
                 not disk.agrees(self.path, raw.sent, found):
             LOG.warning('qemu-img map does not confirm where the disk of '
                         'the qcow2 lies; QEMU converts it again')
-            self.stop()
-            self.upload = self.raw = self.route = None
+            self.abandon()
             return None
         reporter.phase('converting')
         if self.upload is None:
@@ -649,6 +664,13 @@ class _Sender:
             self.upload.stop()
             glance.delete_image(self.request.glance_client,
                                 self.upload.image_id)
+
+    def abandon(self):
+        """The route chosen as the image arrived cannot finish: stop its
+        upload (deleting its image); the next route is chosen once the
+        download has ended (``_route_once_downloaded``)."""
+        self.stop()
+        self.upload = self.raw = self.route = None
 
     def broke(self):
         """The upload ended before the download did: ``_UploadBroke`` if

@@ -1,5 +1,6 @@
 """The receive stage against a real server and a real, small file system."""
 
+import gzip
 import hashlib
 import os
 
@@ -270,3 +271,30 @@ def test_an_iso_wanted_of_a_disk_image_fails_in_the_first_megabytes(
     received = max(call[1] for call in reporter.calls
                    if call[0] == 'progress')
     assert received <= 8 * 1024 * 1024
+
+
+# -- content that is no disk image --------------------------------------------
+
+@pytest.mark.parametrize('name, body, code', [
+    ('download.img', b'<!DOCTYPE html>\n<html><head><title>Get the image'
+     b'</title></head><body><a href="disk.img">disk.img</a></body></html>',
+     'web_page'),
+    ('page.img.gz', None, 'web_page'),
+    ('error.img', b'{"Code": "AccessDenied"}\n', 'not_a_disk_image'),
+])
+@pytest.mark.parametrize('overlap', [True, False])
+def test_content_that_is_no_disk_image_is_refused(
+        tmp_path, name, body, code, overlap):
+    served = tmp_path / 'files'
+    served.mkdir()
+    page = b'<html><body>' + b'mirror list ' * 50_000 + b'</body></html>'
+    (served / name).write_bytes(body or gzip.compress(page))
+    work = tmp_path / 'work'
+    work.mkdir()
+    with FileServer(served) as srv:
+        request = request_for(srv, name, overlap=overlap)
+        with pytest.raises(ImportFailure) as refused:
+            pipeline.run(request, str(work), Reporter())
+
+    assert refused.value.code == code
+    assert request.glance_client.images.list() == []
