@@ -133,7 +133,9 @@ def submit(request, data, credentials=None):
         protected=bool(data.get('protected')),
         kernel_id=data.get('kernel') or '',
         ramdisk_id=data.get('ramdisk') or '',
-        properties=data.get('metadata') or {},
+        properties=dict(data.get('metadata') or {}, **{
+            key: data[key] for key in ('os_distro', 'os_version')
+            if data.get(key)}),
         expected_checksum=data.get('expected_checksum') or '',
         checksum_url=data.get('checksum_url') or '',
         glance_endpoint=api_base.url_for(request, 'image'),

@@ -24,6 +24,7 @@ from image_importer.engine.errors import ImportFailure
 from image_importer.engine import glance
 from image_importer import jobs
 from image_importer.models import ImportJob
+from tests.unit.dashboards import helpers as dashboard_helpers
 from tests.unit.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -47,19 +48,12 @@ def service_auth(settings):
 
 # -- submit -----------------------------------------------------------------
 
-class SubmitWithServiceUserTests(helpers.TestCase):
+class SubmitWithServiceUserTests(dashboard_helpers.TestCase):
     """The workflow's submit, as a user of Horizon's test data."""
 
     def setUp(self):
         super().setUp()
-        for name in ('image_importer.api.glance.check_quota',
-                     'image_importer.worker.tasks.enqueue'):
-            patcher = mock.patch(name)
-            patcher.start()
-            self.addCleanup(patcher.stop)
-        patcher = mock.patch.object(helpers.api.glance,
-                                    'image_list_detailed',
-                                    return_value=([], False, False))
+        patcher = mock.patch('image_importer.worker.tasks.enqueue')
         patcher.start()
         self.addCleanup(patcher.stop)
         patcher = mock.patch.object(keystone, '_service_user_id',

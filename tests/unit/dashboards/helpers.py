@@ -5,19 +5,26 @@ from unittest import mock
 from openstack_dashboard.test import helpers
 
 from image_importer.api import glance as api_glance
+from image_importer.dashboards.project.image_imports import checks
 
 
 class ImporterMixin:
     """An empty Glance for the Import Image workflow (its kernel and
-    ramdisk choices) and for the quota check before a submit; a test that
-    cares about either mocks it again with ``helpers.create_mocks``."""
+    ramdisk choices) and for the quota check before a submit, and a
+    source URL check at submit that found nothing to say (Horizon's test
+    case refuses real HTTP calls); a test that cares about one mocks it
+    again (``helpers.create_mocks``, ``mock_check.return_value``)."""
+
+    mock_source_check = True
 
     def setUp(self):
         super().setUp()
-        for target, attribute, answer in (
-                (helpers.api.glance, 'image_list_detailed',
-                 ([], False, False)),
-                (api_glance, 'check_quota', None)):
+        mocked = [(helpers.api.glance, 'image_list_detailed',
+                   ([], False, False)),
+                  (api_glance, 'check_quota', None)]
+        if self.mock_source_check:
+            mocked.append((checks, 'check', checks.Checked()))
+        for target, attribute, answer in mocked:
             patcher = mock.patch.object(target, attribute,
                                         return_value=answer)
             setattr(self, 'mock_' + attribute, patcher.start())

@@ -1,9 +1,6 @@
 import datetime
-import threading
-import time
 import uuid
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django import http
@@ -17,55 +14,14 @@ from horizon.utils import functions as utils_functions
 from horizon import views
 from horizon import workflows
 
-from image_importer import conf
+from image_importer.dashboards.project.image_imports import checks
 from image_importer.dashboards.project.image_imports import tables as \
     import_tables
 from image_importer.dashboards.project.image_imports import workflows as \
     import_workflows
-from image_importer.engine.errors import ImportFailure
-from image_importer.engine import fetch
-from image_importer.engine import suggest
 from image_importer import failures
 from image_importer import jobs
 from image_importer.models import ImportJob
-
-CHECK_TIMEOUT = 5
-
-
-def _check_allowed(user_id):
-    """Whether the user may check one more URL now (CHECK_URL_RATE)."""
-    count, window = conf.get('CHECK_URL_RATE')
-    key = 'image-importer-check:%s:%d' % (user_id, time.time() // window)
-    cache.add(key, 0, int(window) + 1)
-    try:
-        return cache.incr(key) <= count
-    except ValueError:       # the entry expired in between: a new window
-        return True
-
-
-def _within(seconds, call, *args):
-    """``(result, None)`` or ``(None, ImportFailure)`` of ``call(*args)``
-    if it ends within ``seconds``; None if it does not (the call goes on
-    in its thread until its own socket timeouts end it)."""
-    outcome = []
-
-    def run():
-        try:
-            outcome.append((call(*args), None))
-        except ImportFailure as exc:
-            outcome.append((None, exc))
-        except Exception as exc:  # the request's thread reports it
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True,
-                              name='image-importer-check')
-    thread.start()
-    thread.join(seconds)
-    if not outcome:
-        return None
-    if isinstance(outcome[0], Exception):
-        raise outcome[0]
-    return outcome[0]
 
 
 def _job_id(value):
@@ -128,11 +84,11 @@ class IndexView(tables.DataTableView):
 
 
 class CheckURLView(generic.View):
-    """The Source step's "Check URL": what the server says of the file
-    (a HEAD under the same URL rules as the worker, short timeouts), and
-    suggestions from its name. Nothing is downloaded. A POST with the
-    form's CSRF token: the URL may carry a password, which must not land
-    in a query string (and so in web servers' access logs)."""
+    """The Source step's "Check URL": what the start of the file says of
+    it (``checks``: a ranged GET of its first MiBs under the worker's URL
+    rules, short timeouts) and suggestions from its name and size. A POST
+    with the form's CSRF token: the URL may carry a password, which must
+    not land in a query string (and so in web servers' access logs)."""
 
     http_method_names = ['post']
 
@@ -142,35 +98,21 @@ class CheckURLView(generic.View):
         except ValidationError as exc:
             return http.JsonResponse({'error': ' '.join(exc.messages)},
                                      status=400)
-        if not _check_allowed(request.user.id):
+        if not checks.allowed(request.user.id):
             return http.JsonResponse({'error': str(_(
                 'Too many checks in a short time: wait a minute, then '
                 'check again.'))}, status=429)
-        url, credentials = fetch.split_credentials(url)
-        policy = conf.url_policy(connect_timeout=CHECK_TIMEOUT,
-                                 read_timeout=CHECK_TIMEOUT)
-        deadline = conf.get('CHECK_URL_DEADLINE')
-        outcome = _within(deadline, fetch.probe, fetch.Fetcher(policy), url,
-                          credentials)
-        if outcome is None:
-            return http.JsonResponse({'error': str(_(
-                'The server did not answer within %d seconds. Check the URL, '
-                'or submit it: the import tries longer.') % deadline)},
-                status=504)
-        found, failure = outcome
-        if failure is not None:
-            return http.JsonResponse(
-                {'error': str(failures.describe(failure.code,
-                                                failure.params))},
-                status=400)
-        return http.JsonResponse({
-            'file_name': found.file_name,
-            'size': found.size,
-            'size_h': filesizeformat(found.size) if found.size else '',
-            'content_type': found.content_type,
-            'resumable': found.resumable,
-            'suggestions': suggest.suggest(found.file_name),
-        })
+        checked = checks.check(url)
+        if checked.unchecked:
+            return http.JsonResponse({'error': '%s %s' % (
+                checked.unchecked, _('Check the URL, or submit it: the '
+                                     'import tries longer.'))}, status=504)
+        found = checks.summary(checked) if checked.found else {}
+        if checked.failure is not None:
+            # What the file is, too, where the server said it.
+            return http.JsonResponse(dict(found, error=checked.error),
+                                     status=400)
+        return http.JsonResponse(found)
 
 
 class CreateView(workflows.WorkflowView):

@@ -9,12 +9,14 @@ from django.utils.translation import pgettext_lazy
 
 from horizon import exceptions
 from horizon import forms
+from horizon import messages
 from horizon import workflows
 from openstack_dashboard import api
 from openstack_dashboard import policy
 
 from image_importer.api import glance as api_glance
 from image_importer import conf
+from image_importer.dashboards.project.image_imports import checks
 from image_importer.engine import checksum
 from image_importer.engine import disk
 from image_importer.engine.errors import ImportFailure
@@ -38,6 +40,7 @@ RESERVED_PROPERTIES = {
     'created_at', 'updated_at', 'deleted', 'deleted_at', 'locations',
     'location', 'direct_url', 'file', 'schema', 'self', 'stores',
     'description', 'architecture', 'kernel_id', 'ramdisk_id',
+    'os_distro', 'os_version',
 }
 
 
@@ -119,6 +122,11 @@ class SourceAction(workflows.Action):
         if data.get('expected_checksum') and data.get('checksum_url'):
             self.add_error('checksum_url', _('Give either a checksum or a '
                                              'checksum file URL, not both.'))
+        if data.get('source_url'):
+            # What Check URL would say, said again at submit.
+            checked = checks.check_for(self.request, data['source_url'])
+            if checked.failure is not None:
+                self.add_error('source_url', checked.error)
         return data
 
 
@@ -146,10 +154,19 @@ class DetailsAction(workflows.Action):
         label=_('Architecture'), max_length=255, required=False,
         help_text=_('CPU architecture of the image, e.g. x86_64. Suggested '
                     'from the file name when left empty.'))
+    os_distro = forms.CharField(
+        label=_('OS Distribution'), max_length=255, required=False,
+        help_text=_('The os_distro property, e.g. ubuntu. Suggested from '
+                    'the file name when left empty.'))
+    os_version = forms.CharField(
+        label=_('OS Version'), max_length=255, required=False,
+        help_text=_('The os_version property, e.g. 22.04. Suggested from '
+                    'the file name when left empty.'))
     min_disk = forms.IntegerField(
         label=_('Minimum Disk (GB)'), min_value=0, required=False,
         help_text=_('The minimum disk size required to boot the image. '
-                    'If unspecified, this value defaults to 0 (no minimum).'))
+                    'If unspecified, the disk size the image describes, '
+                    'where the start of the file tells it; else 0.'))
     min_ram = forms.IntegerField(
         label=_('Minimum RAM (MB)'), min_value=0, required=False,
         help_text=_('The minimum memory size required to boot the image. '
@@ -206,17 +223,28 @@ class DetailsAction(workflows.Action):
             if not data['name']:
                 self.add_error('name', _('The URL has no file name; enter '
                                          'a name for the image.'))
-        if not data.get('architecture'):
-            data['architecture'] = suggest.suggest(
-                jobs.name_from_url(url)).get('architecture', '')
+        checked = checks.checked_before(self.request, url.strip())
+        look = checked.look
+        hints = suggest.suggest(
+            (look and look.member) or jobs.name_from_url(url),
+            look.virtual_size if look else None)
+        for field in ('architecture', 'os_distro', 'os_version'):
+            if not data.get(field):
+                data[field] = hints.get(field, '')
+        if data.get('min_disk') is None:
+            data['min_disk'] = hints.get('min_disk', 0)
+        refusal = checked.refusal_for(data.get('disk_format'))
+        if refusal is not None:
+            self.add_error('disk_format', failures.describe(
+                refusal.code, refusal.params))
         return data
 
 
 class DetailsStep(workflows.Step):
     action_class = DetailsAction
     contributes = ('name', 'description', 'disk_format', 'kernel',
-                   'ramdisk', 'architecture', 'min_disk', 'min_ram',
-                   'visibility', 'protected')
+                   'ramdisk', 'architecture', 'os_distro', 'os_version',
+                   'min_disk', 'min_ram', 'visibility', 'protected')
 
 
 class MetadataAction(workflows.Action):
@@ -277,6 +305,12 @@ class ImportImage(workflows.Workflow):
         except ImportFailure as exc:
             # A Glance quota, or a queued limit (limits.LimitReached).
             self._refuse(failures.describe(exc.code, exc.params))
+        unchecked = checks.checked_before(request,
+                                          context['source_url']).unchecked
+        if unchecked:
+            messages.warning(request, _(
+                'The URL could not be checked now (%s); the import tries '
+                'again, longer.') % unchecked)
         return True
 
     def _refuse(self, message):

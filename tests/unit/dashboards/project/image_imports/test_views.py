@@ -1,5 +1,6 @@
 """View tests for Project > Compute > Image Imports, with Horizon's helpers."""
 
+import tempfile
 import threading
 import time
 from unittest import mock
@@ -9,17 +10,30 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from image_importer import crypto
+from image_importer.dashboards.project.image_imports import checks
 from image_importer.dashboards.project.image_imports import tables as \
     import_tables
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
+from image_importer.engine import preview
 from image_importer.models import ImportJob
 from tests.unit.dashboards import helpers as dashboard_helpers
 from tests.unit.factories import make_job
+from tools import images
 
 INDEX_URL = reverse('horizon:project:image_imports:index')
 CREATE_URL = reverse('horizon:project:image_imports:create')
 CHECK_URL = reverse('horizon:project:image_imports:check')
+GIB = 1024 ** 3
+
+
+def checked_qcow2(virtual_size):
+    """What checking a qcow2 of ``virtual_size`` bytes finds."""
+    return checks.Checked(
+        found=fetch.Probe(url='https://images.example.org/x.img',
+                          size=64 << 20, content_type='', file_name='x.img',
+                          resumable=True),
+        look=preview.Preview('qcow2', virtual_size, None, None, None))
 
 
 def details_field(res, name):
@@ -230,8 +244,77 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
             (job.image_name, job.description, job.disk_format, job.kernel_id,
              job.ramdisk_id, job.min_disk, job.min_ram, job.visibility,
              job.protected, job.architecture))
+        # The OS suggested from the file name, applied as properties.
         self.assertEqual({'hw_disk_bus': 'virtio',
-                          'hw_qemu_guest_agent': 'yes'}, job.properties)
+                          'hw_qemu_guest_agent': 'yes',
+                          'os_distro': 'ubuntu', 'os_version': '24.04'},
+                         job.properties)
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_what_the_start_of_the_file_says_is_applied(self, enqueue):
+        self.mock_check.return_value = checked_qcow2(3 * GIB + 1)
+        form = {'source_url': 'https://images.example.org/'
+                              'jammy-server-cloudimg-s390x.img',
+                'os_version': '22.04.5', 'visibility': 'private'}
+
+        with self.captureOnCommitCallbacks(execute=True):
+            res = self.client.post(CREATE_URL, form)
+
+        self.assertNoWorkflowErrors(res)
+        job = ImportJob.objects.get()
+        self.assertEqual((4, 's390x', {'os_distro': 'ubuntu',
+                                       'os_version': '22.04.5'}),
+                         (job.min_disk, job.architecture, job.properties))
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_a_target_the_file_cannot_become_is_refused_at_the_form(
+            self, enqueue):
+        self.mock_check.return_value = checked_qcow2(2 * GIB)
+        for disk_format, message in (
+                ('iso', 'This file (x.img) is a qcow2 disk image, not an '
+                        'installer ISO'),
+                ('raw', 'Converted to raw, this image would be')):
+            with self.settings(IMAGE_IMPORTER={'MAX_IMAGE_SIZE': GIB}):
+                res = self.client.post(CREATE_URL, {
+                    'source_url': 'https://images.example.org/jammy.img',
+                    'disk_format': disk_format, 'visibility': 'private'})
+            self.assertWorkflowErrors(res, 1)
+            self.assertEqual([message], [
+                str(e)[:len(message)] for e in
+                res.context['workflow'].get_step('details').action
+                .errors['disk_format']])
+        self.assertFalse(ImportJob.objects.exists())
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_a_url_known_to_be_bad_is_refused_at_the_form(self, enqueue):
+        for failure, message in (
+                (ImportFailure('http_status', status=404,
+                               reason='Not Found'), 'answered 404'),
+                (ImportFailure('web_page'), 'This is a web page')):
+            self.mock_check.return_value = checks.Checked(failure=failure)
+            res = self.client.post(CREATE_URL, {
+                'source_url': 'https://images.example.org/jammy.img',
+                'visibility': 'private'})
+            self.assertWorkflowErrors(res, 1)
+            errors = res.context['workflow'].get_step('source').action.errors
+            self.assertIn(message, errors['source_url'][0])
+        self.assertFalse(ImportJob.objects.exists())
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_a_url_that_cannot_be_checked_now_is_queued_saying_so(
+            self, enqueue):
+        self.mock_check.return_value = checks.Checked(
+            unchecked='Could not connect to images.example.org')
+
+        with self.captureOnCommitCallbacks(execute=True):
+            res = self.client.post(CREATE_URL, {
+                'source_url': 'https://images.example.org/jammy.img',
+                'visibility': 'private'}, follow=True)
+
+        self.assertNoWorkflowErrors(res)
+        self.assertEqual(1, ImportJob.objects.count())
+        self.assertIn('could not be checked now (Could not connect',
+                      ' '.join(str(m) for m in res.context['messages']))
 
     @mock.patch('image_importer.worker.tasks.enqueue')
     def test_reserved_properties_are_refused(self, enqueue):
@@ -321,6 +404,8 @@ class CheckURLTests(dashboard_helpers.TestCase):
     calls, so the probe is mocked here; engine/test_fetch.py runs it
     against a real server."""
 
+    mock_source_check = False
+
     def setUp(self):
         super().setUp()
         cache.clear()       # the per-user rate of checks
@@ -363,10 +448,15 @@ class CheckURLTests(dashboard_helpers.TestCase):
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_reports_the_file_and_suggestions(self, probe):
+        with tempfile.TemporaryDirectory() as folder:
+            path = images.make_sparse_qcow2(folder, 'disk.qcow2', 2 * GIB)
+            with open(path, 'rb') as f:
+                head = f.read()
         probe.return_value = fetch.Probe(
             url='https://images.example.org/jammy-server-cloudimg-amd64.img',
-            size=4096, content_type='application/octet-stream',
-            file_name='jammy-server-cloudimg-amd64.img', resumable=True)
+            size=64 * 1024 * 1024, content_type='application/octet-stream',
+            file_name='jammy-server-cloudimg-amd64.img', resumable=True,
+            head=head)
 
         with self.settings(IMAGE_IMPORTER={'URL_ALLOWLIST': ['10.0.0.0/8']}):
             res = self.check('https://bob:pw@images.example.org/'
@@ -374,17 +464,49 @@ class CheckURLTests(dashboard_helpers.TestCase):
 
         self.assertEqual(200, res.status_code)
         found = res.json()
-        self.assertEqual(('jammy-server-cloudimg-amd64.img', 4096, True),
+        self.assertEqual(('jammy-server-cloudimg-amd64.img', 64 << 20, True),
                          (found['file_name'], found['size'],
                           found['resumable']))
         self.assertEqual({'architecture': 'x86_64', 'os_distro': 'ubuntu',
-                          'os_version': '22.04'}, found['suggestions'])
+                          'os_version': '22.04', 'min_disk': 2},
+                         found['suggestions'])
+        self.assertEqual(('qcow2', 2 * GIB, ''),
+                         (found['format'], found['virtual_size'],
+                          found['refusal']))
+        self.assertEqual('qcow2 disk image, 2.0\xa0GB virtual, '
+                         '64.0\xa0MB file (named .img)',
+                         found['description'])
         fetcher, url, credentials = probe.call_args[0]
         self.assertEqual(('https://images.example.org/jammy-server-cloudimg'
                           '-amd64.img', 'bob:pw'), (url, credentials))
         self.assertEqual((5, ('10.0.0.0/8',)),
                          (fetcher.policy.connect_timeout,
                           fetcher.policy.allow))
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_check_refuses_a_web_page(self, probe):
+        probe.return_value = fetch.Probe(
+            url='https://images.example.org/download', size=206,
+            content_type='text/html', file_name='download', resumable=False,
+            head=b'<!DOCTYPE html><html><body>...</body></html>',
+            complete=True)
+
+        res = self.check('https://images.example.org/download')
+
+        self.assertEqual(400, res.status_code)
+        self.assertIn('This is a web page, not an image file',
+                      res.json()['error'])
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_a_server_error_is_no_verdict_on_the_url(self, probe):
+        probe.side_effect = ImportFailure('http_status', status=503,
+                                          reason='Service Unavailable')
+
+        res = self.check('https://images.example.org/disk.img')
+
+        self.assertEqual(504, res.status_code)
+        self.assertIn('503 Service Unavailable', res.json()['error'])
+        self.assertIn('submit it', res.json()['error'])
 
     def test_check_refuses_internal_addresses_like_the_worker(self):
         res = self.check('http://169.254.169.254/latest/meta-data/')
