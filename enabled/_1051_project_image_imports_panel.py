@@ -9,3 +9,5 @@ PANEL_GROUP = 'compute'
 ADD_PANEL = ('image_importer.dashboards.project.image_imports.panel.'
              'ImageImports')
 ADD_INSTALLED_APPS = ['image_importer']
+# Polling and the cancel confirmation's wording (both panels' tables).
+ADD_JS_FILES = ['image_importer/js/image_imports.js']

@@ -2,6 +2,7 @@
 Horizon's own client) and as the worker does (with the job's authority).
 """
 
+from glanceclient import exc as glance_exc
 from openstack_dashboard.api import glance as horizon_glance
 
 from image_importer.api import keystone
@@ -44,6 +45,18 @@ def check_quota(request, size=None):
     """Refuse early what the request's project's Glance quotas would refuse
     (``ImportFailure``; see ``engine.glance.check_quota``)."""
     engine_glance.check_quota(horizon_glance.glanceclient(request), size)
+
+
+def image_exists(request, image_id):
+    """Whether the request's user still sees the image: False once it is
+    deleted, None when Glance cannot say now."""
+    try:
+        horizon_glance.image_get(request, image_id)
+    except glance_exc.HTTPNotFound:
+        return False
+    except Exception:   # Glance down, or the login gone: no verdict
+        return None
+    return True
 
 
 def delete_image(request, image_id):

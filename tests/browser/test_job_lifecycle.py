@@ -38,6 +38,11 @@ def test_cancel_during_download_leaves_nothing(horizon, samples, page,
     job_id = row_id(row)
 
     page.click('#image_imports__row_%s__action_cancel' % job_id)
+    footer = page.locator('#modal_wrapper .modal-footer').last
+    footer.wait_for()
+    assert [b.strip() for b in footer.locator('.btn').all_inner_texts()] == [
+        'Keep importing', 'Stop Import']
+    page.screenshot(path=str(ARTIFACTS / 'cancel-confirm.png'))
     page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
     status_cell(page.locator('#image_imports__row__%s' % job_id)).filter(
         has_text='Cancelled').wait_for(timeout=30_000)
@@ -74,6 +79,30 @@ def test_cancel_stops_a_worker_waiting_on_a_silent_server(
     assert took < 8, took
     work = horizon.state / 'work'
     wait_until(lambda: not (work / job_id).exists(), timeout=5)
+
+
+def test_a_running_row_is_polled_every_few_seconds(horizon, samples, page):
+    # A silent server: the row hardly changes, and Horizon's back-off
+    # would wait longer at each poll (here as if ten polls had passed:
+    # 27.5 s). The panel polls every 2.5 s however long it waits.
+    images.make_qcow2(str(samples.root), 'still.qcow2',
+                      size=32 * 1024 * 1024)
+    samples.faults['/still.qcow2'] = Fault(stall_after=1024 * 1024)
+    login(page, horizon, 'demo', 'demo')
+    row = submit_import(page, samples.url('still.qcow2'))
+    status_cell(row).filter(has_text='Downloading').wait_for(timeout=30_000)
+    job_id = row_id(row)
+    polls = []
+    page.on('request', lambda request: polls.append(time.monotonic())
+            if 'action=row_update' in request.url else None)
+    page.evaluate("$('#image_imports').attr('decay_constant', 10)")
+    time.sleep(9)
+
+    assert len(polls) >= 3, polls
+    page.click('#image_imports__row_%s__action_cancel' % job_id)
+    page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
+    status_cell(page.locator('#image_imports__row__%s' % job_id)).filter(
+        has_text='Cancelled').wait_for(timeout=30_000)
 
 
 def test_failure_shows_its_reason(horizon, samples, page):

@@ -21,7 +21,8 @@ class ImporterMixin:
         super().setUp()
         mocked = [(helpers.api.glance, 'image_list_detailed',
                    ([], False, False)),
-                  (api_glance, 'check_quota', None)]
+                  (api_glance, 'check_quota', None),
+                  (api_glance, 'image_exists', True)]
         if self.mock_source_check:
             mocked.append((checks, 'check', checks.Checked()))
         for target, attribute, answer in mocked:

@@ -70,11 +70,13 @@ class CancelImport(RowAction, tables.BatchAction):
 
     @staticmethod
     def action_present(count):
-        return ngettext('Cancel Import', 'Cancel Imports', count)
+        # Its confirmation's other choice reads "Keep importing"
+        # (static/image_importer/js/image_imports.js).
+        return ngettext('Stop Import', 'Stop Imports', count)
 
     @staticmethod
     def action_past(count):
-        return ngettext('Cancelled Import', 'Cancelled Imports', count)
+        return ngettext('Stopped Import', 'Stopped Imports', count)
 
     def allowed(self, request, job=None):
         return job is None or not job.is_finished
@@ -251,18 +253,30 @@ def size_label(job):
     return filesizeformat(size) if size else '-'
 
 
+def steps(job):
+    """The running steps a job goes through: a conversion is one of its
+    own unless the image is kept in the format it has."""
+    converts = job.disk_format and job.source_format != job.disk_format
+    if converts or job.state == ImportJob.CONVERTING:
+        return (ImportJob.DOWNLOADING, ImportJob.CONVERTING,
+                ImportJob.UPLOADING)
+    return ImportJob.DOWNLOADING, ImportJob.UPLOADING
+
+
 def progress(job):
-    """Phase progress for running jobs, the reason for failed ones."""
+    """For a running job: its step ("2 of 3: converting"), the whole
+    import's progress as a bar, and the step's bytes, speed and time
+    left. The reason for a failed one."""
     if job.state == ImportJob.FAILED:
         return failures.describe(job.error_code, job.error_params)
     if not job.is_running:
         return '-'
     done, total = job.bytes_done, job.bytes_total
     parts = [filesizeformat(done)]
-    percent = None
+    fraction = 0
     if total:
-        percent = min(100, int(done * 100 / total))
-        parts = ['%d%%' % percent,
+        fraction = min(1, done / total)
+        parts = ['%d%%' % int(fraction * 100),
                  _('%(done)s of %(total)s') % {
                      'done': filesizeformat(done),
                      'total': filesizeformat(total)}]
@@ -274,13 +288,19 @@ def progress(job):
         if total and total > done:
             parts.append(_('%d s left') % int((total - done) / speed))
     text = ' \u00b7 '.join(str(p) for p in parts)
-    if percent is None:
-        return text
+    order = steps(job)
+    step = order.index(job.state)
+    overall = int((step + fraction) * 100 / len(order))
     return format_html(
+        '<small><strong>{0}</strong> \u00b7 {1}</small>'
         '<div class="progress" style="margin-bottom:2px">'
-        '<div class="progress-bar" role="progressbar" aria-valuenow="{0}" '
-        'aria-valuemin="0" aria-valuemax="100" style="width: {0}%"></div>'
-        '</div><small>{1}</small>', percent, text)
+        '<div class="progress-bar" role="progressbar" aria-valuenow="{2}" '
+        'aria-valuemin="0" aria-valuemax="100" style="width: {2}%"></div>'
+        '</div><small>{3}</small>',
+        _('%(step)d of %(steps)d: %(name)s') % {
+            'step': step + 1, 'steps': len(order),
+            'name': str(dict(ImportJob.STATE_CHOICES)[job.state]).lower()},
+        _('%d%% overall') % overall, overall, text)
 
 
 class ImportJobsTable(tables.DataTable):

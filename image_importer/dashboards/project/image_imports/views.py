@@ -14,6 +14,7 @@ from horizon.utils import functions as utils_functions
 from horizon import views
 from horizon import workflows
 
+from image_importer.api import glance as api_glance
 from image_importer.dashboards.project.image_imports import checks
 from image_importer.dashboards.project.image_imports import tables as \
     import_tables
@@ -169,11 +170,18 @@ class DetailView(views.HorizonTemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         job = jobs.get_job(self.request, kwargs['job_id'], self.scope)
+        image_url = import_tables.image_url(job)
+        # An image deleted since it was imported: say so, with no link.
+        image_gone = bool(image_url) and api_glance.image_exists(
+            self.request, job.image_id) is False
         context.update(
             job=job, timeline=timeline(job),
-            image_url=import_tables.image_url(job),
+            image_url=None if image_gone else image_url,
+            image_gone=image_gone,
             error=(failures.describe(job.error_code, job.error_params)
                    if job.state == job.FAILED else ''),
+            mismatch=(job.error_params
+                      if job.error_code == 'checksum_mismatch' else None),
             index_url=self.index_url,
             show_owner=self.scope is not jobs.project_jobs)
         return context

@@ -4,10 +4,13 @@ import re
 from unittest import mock
 
 from django.urls import reverse
+from django.utils import timezone
 from glanceclient import exc as glance_exc
 from openstack_dashboard.test import helpers
 
 from image_importer import crypto
+from image_importer.dashboards.project.image_imports import tables as \
+    import_tables
 from image_importer.models import ImportJob
 from tests.unit.dashboards import helpers as dashboard_helpers
 from tests.unit.factories import make_job
@@ -227,6 +230,75 @@ class ProjectActionTests(dashboard_helpers.TestCase):
         self.assertContains(res, 'then: made raw by QEMU straight into the '
                                  'upload')
 
+    def detail(self, job):
+        return self.client.get(reverse(
+            'horizon:project:image_imports:detail', args=[job.pk]))
+
+    def test_a_failed_jobs_page_says_what_was_not_reached(self):
+        job = make_job(self.tenant.id, state=ImportJob.FAILED,
+                       expected_checksum='sha256:' + 'cd' * 32,
+                       error_code='http_status',
+                       error_params={'status': 404, 'reason': 'Not Found'})
+
+        res = self.detail(job)
+
+        self.assertContains(res, 'Not reached: the import ended before its '
+                                 'format was known')
+        self.assertContains(res, 'Not verified: the import ended before '
+                                 'the checksum was checked.')
+        self.assertNotContains(res, 'To be verified')
+        self.assertNotContains(res, 'Not yet known')
+
+    def test_a_checksum_mismatch_shows_both_values_apart(self):
+        job = make_job(self.tenant.id, state=ImportJob.FAILED,
+                       source_format='qcow2',
+                       expected_checksum='sha256:' + 'cd' * 32,
+                       error_code='checksum_mismatch',
+                       error_params={'algorithm': 'sha256',
+                                     'expected': 'cd' * 32,
+                                     'actual': 'ef' * 32})
+
+        res = self.detail(job)
+
+        self.assertContains(res, '<dt>Expected</dt><dd><code>sha256:%s'
+                                 '</code></dd>' % ('cd' * 32), html=False)
+        self.assertContains(res, '<dt>Computed</dt><dd><code>sha256:%s'
+                                 '</code></dd>' % ('ef' * 32), html=False)
+        self.assertContains(res, 'Did not match the expected checksum')
+
+    def test_timestamps_have_seconds(self):
+        job = make_job(self.tenant.id, state=ImportJob.ACTIVE, image_id='i',
+                       phases=[{'phase': 'downloading',
+                                'start': '2026-11-27T10:00:07+00:00',
+                                'end': '2026-11-27T10:00:42+00:00'}])
+
+        res = self.detail(job)
+
+        self.assertContains(res, '2026-11-27 10:00:07')
+        self.assertContains(res, '2026-11-27 10:00:42')
+
+    def test_an_image_deleted_since_is_said_so_with_no_link(self):
+        job = make_job(self.tenant.id, state=ImportJob.ACTIVE,
+                       image_id='img-gone')
+        self.mock_image_exists.return_value = False
+
+        res = self.detail(job)
+
+        self.assertContains(res, 'the image has since been deleted from the '
+                                 'Image service')
+        self.assertContains(res, 'img-gone, deleted since')
+        self.assertNotContains(res, 'href="/project/images/img-gone/"')
+        self.mock_image_exists.assert_called_once_with(mock.ANY, 'img-gone')
+
+    def test_an_image_still_there_is_linked(self):
+        job = make_job(self.tenant.id, state=ImportJob.ACTIVE,
+                       image_id='img-here')
+
+        res = self.detail(job)
+
+        self.assertContains(res, '>img-here</a>')
+        self.assertNotContains(res, 'deleted since')
+
     def test_detail_page_of_another_project_is_404(self):
         theirs = make_job('another-project')
         res = self.client.get(reverse('horizon:project:image_imports:detail',
@@ -293,3 +365,37 @@ class RowActionPolicyTests(dashboard_helpers.TestCase):
         self.assertEqual(1, row_actions(res, 'cancel'))
         self.assertNotIn((('image', 'delete_image'),), asked)
         self.assertNotIn(LAUNCH_RULES, asked)
+
+
+class ProgressCellTests(dashboard_helpers.TestCase):
+    """The Progress cell says which step a running job is at, of how
+    many, and how far the whole import is."""
+
+    def cell(self, **fields):
+        job = make_job(self.tenant.id, state=fields.pop('state'),
+                       phase_started_at=timezone.now(), **fields)
+        return str(import_tables.progress(job))
+
+    def test_a_conversion_is_a_step_of_its_own(self):
+        cell = self.cell(state=ImportJob.CONVERTING, disk_format='raw',
+                         source_format='qcow2', bytes_done=50,
+                         bytes_total=100)
+
+        self.assertIn('2 of 3: converting', cell)
+        self.assertIn('aria-valuenow="50"', cell)   # (1 + 0.5) / 3
+        self.assertIn('50% overall', cell)
+
+    def test_an_image_kept_as_it_is_has_two_steps(self):
+        cell = self.cell(state=ImportJob.DOWNLOADING, bytes_done=25,
+                         bytes_total=100)
+
+        self.assertIn('1 of 2: downloading', cell)
+        self.assertIn('aria-valuenow="12"', cell)   # 0.25 / 2
+        self.assertIn('25%', cell)
+
+    def test_a_format_asked_for_and_found_needs_no_conversion(self):
+        cell = self.cell(state=ImportJob.UPLOADING, disk_format='qcow2',
+                         source_format='qcow2', bytes_done=0,
+                         bytes_total=100)
+
+        self.assertIn('2 of 2: uploading', cell)
