@@ -119,6 +119,7 @@ def submit(request, data, credentials=None):
                          token_expires=token.expires)
     job = ImportJob.objects.create(
         project_id=request.user.project_id,
+        project_name=getattr(request.user, 'project_name', '') or '',
         user_id=request.user.id,
         user_name=request.user.username,
         source_url=url,

@@ -58,6 +58,8 @@ class ImportJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4,
                           editable=False)
     project_id = models.CharField(max_length=64)
+    # As it was named at submit, for the admin's table.
+    project_name = models.CharField(max_length=255, blank=True)
     user_id = models.CharField(max_length=64)
     user_name = models.CharField(max_length=255, blank=True)
 

@@ -64,7 +64,10 @@ def test_import_reaches_active_without_reloading(horizon, samples, page):
     status.filter(has_text='Active').wait_for(timeout=60_000)
 
     assert page.evaluate('window.__noReload === true')
-    assert row.locator('a', has_text='browser-disk.qcow2').count() == 1
+    # The job's page, and the image by its name in the Image column.
+    links = row.locator('a', has_text='browser-disk.qcow2')
+    assert sorted('image_imports' in link.get_attribute('href')
+                  for link in links.all()) == [False, True]
     page.screenshot(path=str(ARTIFACTS / 'import-active.png'), full_page=True)
 
 

@@ -10,7 +10,9 @@ from image_importer import jobs
 class AdminImportJobsTable(project_tables.ImportJobsTable):
     name = tables.Column('image_name', verbose_name=_('Name'),
                          link='horizon:admin:image_imports:detail')
-    project = tables.Column('project_id', verbose_name=_('Project ID'))
+    project = tables.Column(
+        lambda job: job.project_name or job.project_id,
+        verbose_name=_('Project'))
     user = tables.Column(lambda job: job.user_name or job.user_id,
                          verbose_name=_('User'))
 

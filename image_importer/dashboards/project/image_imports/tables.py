@@ -3,6 +3,7 @@ import json
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -231,9 +232,24 @@ def image_url(job):
                    args=[job.image_id])
 
 
+def shortened(text, length):
+    """``text`` cut to ``length`` characters, whole on hover (the job
+    page shows it whole too): the table fits a 1280 px screen."""
+    text = str(text)
+    if len(text) <= length:
+        return text
+    return format_html('<span title="{}">{}</span>', text,
+                       Truncator(text).chars(length))
+
+
 def source_label(job):
-    return '%s (%s)' % (jobs.name_from_url(job.source_url) or '/',
-                        jobs.source_host(job.source_url))
+    return shortened('%s (%s)' % (jobs.name_from_url(job.source_url) or '/',
+                                  jobs.source_host(job.source_url)), 40)
+
+
+def image_label(job):
+    """The Glance image's name, linked, once the job made it."""
+    return shortened(job.image_name, 24) if image_url(job) else '-'
 
 
 def format_label(job):
@@ -268,7 +284,8 @@ def progress(job):
     import's progress as a bar, and the step's bytes, speed and time
     left. The reason for a failed one."""
     if job.state == ImportJob.FAILED:
-        return failures.describe(job.error_code, job.error_params)
+        return shortened(failures.describe(job.error_code,
+                                           job.error_params), 90)
     if not job.is_running:
         return '-'
     done, total = job.bytes_done, job.bytes_total
@@ -316,8 +333,8 @@ class ImportJobsTable(tables.DataTable):
                              attrs={'style': 'min-width: 16em'})
     disk_format = tables.Column(format_label, verbose_name=_('Format'))
     size = tables.Column(size_label, verbose_name=_('Size'))
-    image = tables.Column(lambda job: _('Image') if image_url(job) else '-',
-                          verbose_name=_('Glance Image'), link=image_url)
+    image = tables.Column(image_label, verbose_name=_('Image'),
+                          link=image_url)
     created = tables.Column('created_at', verbose_name=_('Created'),
                             filters=(filters.timesince_sortable,),
                             attrs={'data-type': 'timesince'})

@@ -22,6 +22,16 @@ class AdminPanelTests(dashboard_helpers.AdminTestCase):
         for text in ('from-a', 'from-b', 'project-a', 'alice', 'bob'):
             self.assertContains(res, text)
 
+    def test_projects_are_named_not_numbered(self):
+        make_job('0f3c9a2e7d1b4c5a', project_name='research',
+                 image_name='named')
+
+        res = self.client.get(ADMIN_URL)
+
+        [cell] = [row.cells['project'].data for row in
+                  res.context['table'].get_rows()]
+        self.assertEqual('research', cell)
+
     def test_admin_can_open_and_cancel_any_job(self):
         job = make_job('project-a', state=ImportJob.DOWNLOADING)
 

@@ -1,5 +1,7 @@
 """View tests for Project > Compute > Image Imports, with Horizon's helpers."""
 
+import html
+import re
 import tempfile
 import threading
 import time
@@ -66,11 +68,33 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
         res = self.client.get(INDEX_URL)
 
         self.assertContains(res, 'The server answered 404 Not Found')
-        # The Glance Image column links to the image's page.
+        # The Image column links to the image's page, by its name.
         self.assertContains(
-            res, '<a href="%s" >Image</a>' % reverse(
+            res, '<a href="%s" >%s</a>' % (reverse(
                 'horizon:project:images:images:detail',
-                args=[done.image_id]))
+                args=[done.image_id]), done.image_name))
+
+    def test_long_texts_are_cut_and_whole_on_hover(self):
+        make_job(self.tenant.id, state=ImportJob.FAILED,
+                 source_url='https://images.example.org/' +
+                 'a-very-long-file-name' * 5 + '.qcow2',
+                 error_code='checksum_mismatch',
+                 error_params={'algorithm': 'sha256', 'expected': 'ab' * 32,
+                               'actual': 'cd' * 32})
+
+        res = self.client.get(INDEX_URL)
+
+        [row] = res.context['table'].get_rows()
+        for column, length in (('progress', 90), ('source', 40)):
+            cell = str(row.cells[column].data)
+            shown = html.unescape(re.sub(r'<[^>]+>', '', cell))
+            self.assertLessEqual(len(shown), length, cell)
+            self.assertTrue(shown.endswith('\u2026'), cell)
+        self.assertIn('title="The file\'s sha256 checksum is %s'
+                      % ('cd' * 32), str(row.cells['progress'].data)
+                      .replace('&#x27;', "'"))
+        self.assertIn('a-very-long-file-name' * 5,
+                      str(row.cells['source'].data))
 
     def test_create_form_renders_with_automatic_format(self):
         res = self.client.get(CREATE_URL)
@@ -252,6 +276,7 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
 
     @mock.patch('image_importer.worker.tasks.enqueue')
     def test_what_the_start_of_the_file_says_is_applied(self, enqueue):
+        self._setup_user(tenant_name=self.tenant.name)
         self.mock_check.return_value = checked_qcow2(3 * GIB + 1)
         form = {'source_url': 'https://images.example.org/'
                               'jammy-server-cloudimg-s390x.img',
@@ -265,6 +290,7 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
         self.assertEqual((4, 's390x', {'os_distro': 'ubuntu',
                                        'os_version': '22.04.5'}),
                          (job.min_disk, job.architecture, job.properties))
+        self.assertEqual(self.tenant.name, job.project_name)
 
     @mock.patch('image_importer.worker.tasks.enqueue')
     def test_a_target_the_file_cannot_become_is_refused_at_the_form(
