@@ -105,6 +105,29 @@ def test_a_running_row_is_polled_every_few_seconds(horizon, samples, page):
         has_text='Cancelled').wait_for(timeout=30_000)
 
 
+def test_a_running_jobs_page_follows_it_and_stops_it(horizon, samples,
+                                                     page):
+    images.make_qcow2(str(samples.root), 'followed.qcow2',
+                      size=96 * 1024 * 1024)
+    login(page, horizon, 'demo', 'demo')
+    row = submit_import(page, samples.url('followed.qcow2'))
+    status_cell(row).filter(has_text='Downloading').wait_for(timeout=30_000)
+    job_id = row_id(row)
+    page.click('#image_imports__row__%s a:has-text("followed.qcow2")'
+               % job_id)
+    progress = page.locator('#import_progress')
+    progress.wait_for()
+    first = progress.inner_text()
+    wait_until(lambda: progress.inner_text() != first, timeout=15)
+    assert 'of 2: downloading' in progress.inner_text()
+    page.screenshot(path=str(ARTIFACTS / 'job-page-running.png'))
+
+    page.click('#image_imports__row_%s__action_cancel' % job_id)
+    page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
+    status_cell(page.locator('#image_imports__row__%s' % job_id)).filter(
+        has_text='Cancelled').wait_for(timeout=30_000)
+
+
 def test_failure_shows_its_reason(horizon, samples, page):
     login(page, horizon, 'demo', 'demo')
     row = submit_import(page, samples.url('no-such-file.qcow2'))

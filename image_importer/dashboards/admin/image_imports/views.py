@@ -13,4 +13,5 @@ class IndexView(views.IndexView):
 
 class DetailView(views.DetailView):
     scope = staticmethod(jobs.all_jobs)
+    table_class = tables.AdminImportJobsTable
     index_url = reverse_lazy('horizon:admin:image_imports:index')

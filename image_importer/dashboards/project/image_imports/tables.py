@@ -169,7 +169,8 @@ class GoToImage(RowAction, tables.LinkAction):
     verbose_name = _('Go to Image')
 
     def allowed(self, request, job=None):
-        return job is not None and image_url(job) is not None
+        return (job is not None and image_url(job) is not None and
+                not getattr(job, 'image_gone', False))
 
     def get_link_url(self, job):
         return image_url(job)

@@ -162,9 +162,14 @@ def timeline(job):
 
 
 class DetailView(views.HorizonTemplateView):
+    """A job's page: what it found and did, live while it runs (its
+    script reloads the page's parts every poll interval), with the row's
+    actions."""
+
     template_name = 'project/image_imports/detail.html'
     page_title = '{{ job.image_name }}'
     scope = staticmethod(jobs.project_jobs)
+    table_class = import_tables.ImportJobsTable
     index_url = reverse_lazy('horizon:project:image_imports:index')
 
     def get_context_data(self, **kwargs):
@@ -174,6 +179,7 @@ class DetailView(views.HorizonTemplateView):
         # An image deleted since it was imported: say so, with no link.
         image_gone = bool(image_url) and api_glance.image_exists(
             self.request, job.image_id) is False
+        job.image_gone = image_gone     # for the Go to Image action
         context.update(
             job=job, timeline=timeline(job),
             image_url=None if image_gone else image_url,
@@ -183,5 +189,9 @@ class DetailView(views.HorizonTemplateView):
             mismatch=(job.error_params
                       if job.error_code == 'checksum_mismatch' else None),
             index_url=self.index_url,
-            show_owner=self.scope is not jobs.project_jobs)
+            show_owner=self.scope is not jobs.project_jobs,
+            progress=import_tables.progress(job),
+            # The row's actions; they post to the table's page.
+            actions=self.table_class(self.request).render_row_actions(job),
+            url=self.index_url)
         return context

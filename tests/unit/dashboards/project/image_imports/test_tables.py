@@ -299,6 +299,40 @@ class ProjectActionTests(dashboard_helpers.TestCase):
         self.assertContains(res, '>img-here</a>')
         self.assertNotContains(res, 'deleted since')
 
+    def test_a_running_jobs_page_shows_its_progress_and_actions(self):
+        job = make_job(self.tenant.id, state=ImportJob.DOWNLOADING,
+                       phase_started_at=timezone.now(), bytes_done=10,
+                       bytes_total=40)
+
+        res = self.detail(job)
+
+        self.assertContains(res, 'data-running="1"')
+        self.assertContains(res, '1 of 2: downloading')
+        self.assertContains(res, 'action="%s"' % INDEX_URL)
+        self.assertContains(res, 'id="image_imports__row_%s__action_cancel"'
+                            % job.pk)
+        self.assertNotContains(res, '__action_retry"')
+
+    def test_a_finished_jobs_page_stops_following_it(self):
+        job = make_job(self.tenant.id, state=ImportJob.FAILED,
+                       error_code='http_status',
+                       error_params={'status': 404, 'reason': 'Not Found'})
+
+        res = self.detail(job)
+
+        self.assertContains(res, 'data-running="0"')
+        self.assertContains(res, 'id="image_imports__row_%s__action_retry"'
+                            % job.pk)
+        self.assertNotContains(res, '__action_cancel"')
+
+    def test_a_cancel_from_the_job_page_cancels_it(self):
+        job = make_job(self.tenant.id, state=ImportJob.DOWNLOADING)
+
+        self.client.post(INDEX_URL, action('cancel', job))
+
+        self.assertEqual(ImportJob.CANCELLED,
+                         ImportJob.objects.get(pk=job.pk).state)
+
     def test_detail_page_of_another_project_is_404(self):
         theirs = make_job('another-project')
         res = self.client.get(reverse('horizon:project:image_imports:detail',
