@@ -70,6 +70,36 @@ def retry(request, job):
                   credentials=crypto.decrypt(job.source_credentials))
 
 
+def form_of(job):
+    """What the Import form held for ``job``: the fields to pre-fill for
+    an edit and retry (the source's password is never shown)."""
+    properties = dict(job.properties)
+    os_fields = {key: properties.pop(key, '')
+                 for key in ('os_distro', 'os_version')}
+    initial = {field: getattr(job, field) for field in REQUEST_FIELDS}
+    initial.update(
+        os_fields, source_url=job.source_url, name=job.image_name,
+        kernel=job.kernel_id, ramdisk=job.ramdisk_id,
+        checksum_url=job.checksum_url, retry_of=str(job.pk),
+        metadata='\n'.join('%s=%s' % item
+                           for item in sorted(properties.items())))
+    return initial
+
+
+def resubmit(request, job, data):
+    """Queue ``data`` (the form, edited) in place of the finished ``job``,
+    whose record it replaces. The source's password goes again only with
+    its owner's retry of the same URL."""
+    credentials = None
+    if (job.source_credentials and job.user_id == request.user.id and
+            fetch.split_credentials(data['source_url'])[0] ==
+            job.source_url):
+        credentials = crypto.decrypt(job.source_credentials)
+    new = submit(request, data, credentials=credentials)
+    delete(request, job)
+    return new
+
+
 def delete(request, job, with_image=False):
     """Delete a finished job's record, and its image if asked."""
     if not job.is_finished:

@@ -1,4 +1,5 @@
 import json
+import urllib.parse
 
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -111,6 +112,26 @@ class RetryImport(RowAction, tables.BatchAction):
         except (limits.LimitReached, jobs.NotYourPassword) as exc:
             # Say why; the error goes on, so the retry counts as failed.
             exceptions.handle(request, str(exc), details='', escalate=True)
+
+
+class EditAndRetry(RowAction, tables.LinkAction):
+    """The Import form, filled as this job's was, to change and submit:
+    the new import replaces this record."""
+
+    name = 'edit_retry'
+    verbose_name = _('Edit and Retry')
+    url = 'horizon:project:image_imports:create'
+    classes = ('ajax-modal',)
+    icon = 'pencil'
+    policy_rules = (('image', 'add_image'),)
+
+    def allowed(self, request, job=None):
+        return job is not None and job.state in (ImportJob.FAILED,
+                                                 ImportJob.CANCELLED)
+
+    def get_link_url(self, job):
+        return '%s?%s' % (reverse(self.url),
+                          urllib.parse.urlencode({'retry_of': job.pk}))
 
 
 class DeleteJob(RowAction, tables.DeleteAction):
@@ -356,5 +377,5 @@ class ImportJobsTable(tables.DataTable):
         row_class = UpdateRow
         table_actions = (ImportFilterAction, ImportImage, CancelImport,
                          DeleteJob)
-        row_actions = (GoToImage, LaunchInstance, RetryImport, CancelImport,
-                       DeleteJob, DeleteJobAndImage)
+        row_actions = (GoToImage, LaunchInstance, EditAndRetry, RetryImport,
+                       CancelImport, DeleteJob, DeleteJobAndImage)

@@ -121,6 +121,11 @@ class CreateView(workflows.WorkflowView):
     page_title = _('Import Image')
 
     def get_initial(self):
+        retry_of = self.request.GET.get('retry_of')
+        if retry_of:
+            # Edit and retry: the form as it was (404 for a job of
+            # another project).
+            return jobs.form_of(jobs.get_job(self.request, retry_of))
         return {name: self.request.GET[name]
                 for name in ('source_url', 'name', 'disk_format')
                 if self.request.GET.get(name)}

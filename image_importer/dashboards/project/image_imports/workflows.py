@@ -85,6 +85,8 @@ class SourceAction(workflows.Action):
         help_text=_('Optional, instead of a checksum: the URL of a '
                     'checksum file such as SHA256SUMS; the line for the '
                     'image\'s file name is used.'))
+    # Edit and retry: the finished job this import replaces.
+    retry_of = forms.UUIDField(required=False, widget=forms.HiddenInput())
 
     class Meta:
         name = _('Source')
@@ -133,7 +135,8 @@ class SourceAction(workflows.Action):
 class SourceStep(workflows.Step):
     action_class = SourceAction
     template_name = 'project/image_imports/_source_step.html'
-    contributes = ('source_url', 'expected_checksum', 'checksum_url')
+    contributes = ('source_url', 'expected_checksum', 'checksum_url',
+                   'retry_of')
 
 
 class DetailsAction(workflows.Action):
@@ -301,7 +304,11 @@ class ImportImage(workflows.Workflow):
     def handle(self, request, context):
         try:
             api_glance.check_quota(request)
-            jobs.submit(request, context)
+            if context.get('retry_of'):
+                jobs.resubmit(request, self._replaced(request, context),
+                              context)
+            else:
+                jobs.submit(request, context)
         except ImportFailure as exc:
             # A Glance quota, or a queued limit (limits.LimitReached).
             self._refuse(failures.describe(exc.code, exc.params))
@@ -312,6 +319,15 @@ class ImportImage(workflows.Workflow):
                 'The URL could not be checked now (%s); the import tries '
                 'again, longer.') % unchecked)
         return True
+
+    def _replaced(self, request, context):
+        """The finished job of the project that an edit and retry
+        replaces (404 for any other)."""
+        job = jobs.get_job(request, context['retry_of'])
+        if not job.is_finished:
+            self._refuse(_('That import is running again already; stop '
+                           'it before editing it.'))
+        return job
 
     def _refuse(self, message):
         """Say why on the form, which keeps everything the user entered."""

@@ -342,6 +342,73 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
         self.assertIn('could not be checked now (Could not connect',
                       ' '.join(str(m) for m in res.context['messages']))
 
+    def test_edit_and_retry_fills_the_form_as_it_was(self):
+        old = make_job(self.tenant.id, state=ImportJob.FAILED,
+                       image_name='jammy', disk_format='iso', min_disk=3,
+                       visibility='shared', architecture='s390x',
+                       checksum_url='https://images.example.org/SHA256SUMS',
+                       properties={'os_distro': 'ubuntu',
+                                   'hw_disk_bus': 'virtio'})
+
+        res = self.client.get(CREATE_URL, {'retry_of': old.pk})
+
+        workflow = res.context['workflow']
+        values = {name: workflow.get_step(step).action.initial.get(name)
+                  for step, names in (
+                      ('source', ('source_url', 'checksum_url', 'retry_of')),
+                      ('details', ('name', 'disk_format', 'min_disk',
+                                   'visibility', 'architecture',
+                                   'os_distro')),
+                      ('metadata', ('metadata',)))
+                  for name in names}
+        self.assertEqual({
+            'source_url': old.source_url,
+            'checksum_url': 'https://images.example.org/SHA256SUMS',
+            'retry_of': str(old.pk), 'name': 'jammy', 'disk_format': 'iso',
+            'min_disk': 3, 'visibility': 'shared', 'architecture': 's390x',
+            'os_distro': 'ubuntu', 'metadata': 'hw_disk_bus=virtio'}, values)
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_edit_and_retry_replaces_the_old_record(self, enqueue):
+        old = make_job(self.tenant.id, state=ImportJob.FAILED,
+                       user_id=self.user.id, image_name='jammy',
+                       disk_format='iso',
+                       source_credentials=crypto.encrypt('bob:pw'))
+
+        with self.captureOnCommitCallbacks(execute=True):
+            res = self.client.post(CREATE_URL, {
+                'source_url': old.source_url, 'retry_of': old.pk,
+                'name': 'jammy', 'disk_format': '',
+                'visibility': 'private'})
+
+        self.assertNoWorkflowErrors(res)
+        [new] = ImportJob.objects.all()
+        self.assertNotEqual(old.pk, new.pk)
+        self.assertEqual(('jammy', ''), (new.image_name, new.disk_format))
+        # The owner's retry of the same URL keeps its password.
+        self.assertEqual('bob:pw', crypto.decrypt(new.source_credentials))
+        enqueue.assert_called_once_with(new.pk)
+
+    def test_edit_and_retry_of_another_projects_job_is_404(self):
+        theirs = make_job('another-project', state=ImportJob.FAILED)
+
+        res = self.client.get(CREATE_URL, {'retry_of': theirs.pk})
+
+        self.assertEqual(404, res.status_code)
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_edit_and_retry_cannot_replace_another_projects_job(
+            self, enqueue):
+        theirs = make_job('another-project', state=ImportJob.FAILED)
+
+        res = self.client.post(CREATE_URL, {
+            'source_url': theirs.source_url, 'retry_of': theirs.pk,
+            'visibility': 'private'})
+
+        self.assertEqual(404, res.status_code)
+        self.assertEqual([theirs.pk], [j.pk for j in ImportJob.objects.all()])
+        enqueue.assert_not_called()
+
     @mock.patch('image_importer.worker.tasks.enqueue')
     def test_reserved_properties_are_refused(self, enqueue):
         for line in ('owner=someone', 'os_glance_import_task=x',

@@ -1,0 +1,180 @@
+"""A new user's own case, in a real browser at 1280x800: Ubuntu's s390x
+cloud image (a qcow2 named .img) that they wish to make an ISO, and a
+download page pasted instead of the file's link."""
+
+import pytest
+
+from tests.browser.helpers import ARTIFACTS
+from tests.browser.helpers import login
+from tests.browser.helpers import status_cell
+from tools import images
+
+pytestmark = [pytest.mark.browser, pytest.mark.realstack]
+
+GIB = 1024 ** 3
+IMAGE = 'jammy-server-cloudimg-s390x.img'
+
+
+@pytest.fixture
+def small_page(browser):
+    """A page the size of a small laptop's screen."""
+    context = browser.new_context(viewport={'width': 1280, 'height': 800})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def open_form(page, url):
+    page.click('#image_imports__action_create')
+    page.wait_for_selector('#id_source_url')
+    page.fill('#id_source_url', url)
+    page.click('#check_source_url')
+
+
+def details(page):
+    page.click('.modal .nav-pills a:has-text("Details")')
+
+
+def choose(page, field, label):
+    select = page.locator('.themable-select', has=page.locator('#id_' + field))
+    select.locator('button.dropdown-toggle').click()
+    select.locator('ul.dropdown-menu a', has_text=label).click()
+
+
+def test_the_format_is_known_before_submit_and_iso_refused(
+        horizon, samples, small_page, demo_glance):
+    page = small_page
+    images.make_sparse_qcow2(str(samples.root), IMAGE, 2 * GIB)
+    login(page, horizon, 'demo', 'demo')
+
+    open_form(page, samples.url(IMAGE))
+    found = page.locator('#source_url_found')
+    found.wait_for()
+    assert found.inner_text().startswith(
+        'qcow2 disk image, 2.0\xa0GB virtual, '), found.inner_text()
+    assert '(named .img)' in found.inner_text()
+    assert 's390x / ubuntu 22.04' in page.inner_text('#source_url_check')
+    page.screenshot(path=str(ARTIFACTS / 'check-url-format.png'))
+
+    details(page)
+    assert [page.input_value('#id_' + name) for name in (
+        'name', 'architecture', 'os_distro', 'os_version', 'min_disk')] == [
+        IMAGE, 's390x', 'ubuntu', '22.04', '2']
+    choose(page, 'disk_format', 'ISO')
+    page.click('.modal-footer .btn-primary')
+    error = page.locator('.modal .has-error', has_text='not an installer ISO')
+    error.wait_for()
+    page.screenshot(path=str(ARTIFACTS / 'iso-refused.png'))
+
+    choose(page, 'disk_format', 'Automatic')
+    page.click('.modal-footer .btn-primary')
+    row = page.locator('#image_imports tbody tr', has_text=IMAGE).first
+    status_cell(row).filter(has_text='Active').wait_for(timeout=60_000)
+
+    [image] = demo_glance.images.list(filters={'name': IMAGE})
+    try:
+        assert (image.disk_format, image.architecture, image.os_distro,
+                image.os_version, image.min_disk) == (
+            'qcow2', 's390x', 'ubuntu', '22.04', 2)
+    finally:
+        demo_glance.images.delete(image.id)
+
+
+def test_a_web_page_is_refused_before_submit_and_at_it(
+        horizon, samples, small_page):
+    page = small_page
+    (samples.root / 'download.img').write_text(
+        '<!DOCTYPE html>\n<html><head><title>Ubuntu cloud images</title>'
+        '</head><body><a href="jammy.img">jammy.img</a></body></html>\n')
+    login(page, horizon, 'demo', 'demo')
+
+    open_form(page, samples.url('download.img'))
+    error = page.locator('#source_url_check.text-danger #source_url_error')
+    error.wait_for()
+    assert error.inner_text().startswith(
+        'This is a web page, not an image file: copy the link of the file '
+        'itself')
+    page.screenshot(path=str(ARTIFACTS / 'check-url-web-page.png'))
+
+    page.click('.modal-footer .btn-primary')
+    page.locator('.modal .has-error', has_text='This is a web page').wait_for()
+    assert page.locator('#image_imports tbody tr',
+                        has_text='download.img').count() == 0
+
+
+def table_overflow(page):
+    """How far the imports table reaches past the window's right edge."""
+    return page.evaluate(
+        "document.querySelector('#image_imports').getBoundingClientRect()"
+        ".right - document.documentElement.clientWidth")
+
+
+def test_the_tables_fit_a_small_screen(horizon, samples, small_page,
+                                       browser):
+    # A failed import with a long file name and a long reason: the
+    # checksum given is not the file's.
+    page = small_page
+    name = 'debian-13-generic-amd64-daily-20261207-2331.qcow2'
+    images.make_qcow2(str(samples.root), name)
+    login(page, horizon, 'demo', 'demo')
+    page.click('#image_imports__action_create')
+    page.fill('#id_source_url', samples.url(name))
+    page.fill('#id_expected_checksum', 'sha256:' + 'ab' * 32)
+    page.click('.modal-footer .btn-primary')
+    row = page.locator('#image_imports tbody tr', has_text=name[:20]).first
+    status_cell(row).filter(has_text='Failed').wait_for(timeout=60_000)
+
+    assert table_overflow(page) <= 0
+    page.screenshot(path=str(ARTIFACTS / 'imports-table-1280.png'))
+
+    context = browser.new_context(viewport={'width': 1280, 'height': 800})
+    try:
+        admin = context.new_page()
+        admin.goto(horizon.url + '/auth/login/')
+        admin.fill('#id_username', 'admin')
+        admin.fill('#id_password', 'admin')
+        admin.click('#loginBtn')
+        admin.wait_for_load_state()
+        admin.goto(horizon.url + '/admin/image_imports/')
+        admin_row = admin.locator('#image_imports tbody tr',
+                                  has_text=name[:20]).first
+        admin_row.wait_for()
+        assert 'demo' in admin_row.inner_text()
+        assert table_overflow(admin) <= 0
+        admin.screenshot(path=str(ARTIFACTS / 'admin-table-1280.png'))
+    finally:
+        context.close()
+
+
+def test_edit_and_retry_replaces_a_failed_import(horizon, samples,
+                                                 small_page, demo_glance):
+    page = small_page
+    name = 'retried-disk.qcow2'
+    images.make_qcow2(str(samples.root), name)
+    login(page, horizon, 'demo', 'demo')
+    page.click('#image_imports__action_create')
+    page.fill('#id_source_url', samples.url(name))
+    page.fill('#id_expected_checksum', 'sha256:' + 'ab' * 32)
+    page.click('.modal-footer .btn-primary')
+    rows = page.locator('#image_imports tbody tr', has_text=name)
+    status_cell(rows.first).filter(has_text='Failed').wait_for(
+        timeout=60_000)
+    old = rows.first.get_attribute('data-object-id')
+
+    rows.first.locator('.dropdown-toggle').click()
+    page.click('#image_imports__row_%s__action_edit_retry' % old)
+    page.wait_for_selector('#id_source_url')
+    assert (page.input_value('#id_source_url'),
+            page.input_value('#id_expected_checksum')) == (
+        samples.url(name), 'sha256:' + 'ab' * 32)
+    page.screenshot(path=str(ARTIFACTS / 'edit-and-retry.png'))
+    page.fill('#id_expected_checksum', '')
+    page.click('.modal-footer .btn-primary')
+    status_cell(rows.first).filter(has_text='Active').wait_for(
+        timeout=60_000)
+
+    assert rows.count() == 1
+    assert rows.first.get_attribute('data-object-id') != old
+    [image] = demo_glance.images.list(filters={'name': name})
+    demo_glance.images.delete(image.id)
