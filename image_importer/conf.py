@@ -17,7 +17,7 @@ from image_importer.engine import fetch
 LOG = logging.getLogger(__name__)
 
 DEFAULTS = {
-    # The workflow's default "Format in Glance": '' keeps the detected
+    # The workflow's default "Format": '' keeps the detected
     # format; e.g. 'raw' on a Ceph-backed cloud.
     'DEFAULT_DISK_FORMAT': '',
     # Where jobs download and convert; one private subdirectory per job.

@@ -8,6 +8,7 @@ broker folders); the shared virtualenv only gets a small
 and the plugin's enabled files, as an operator would install them.
 """
 
+import hashlib
 import os
 from pathlib import Path
 import signal
@@ -65,6 +66,17 @@ LOGGING = {{
     }},
 }}
 '''
+
+
+def static_digest():
+    """A digest of what the plugin adds to Horizon's static files."""
+    digest = hashlib.sha256()
+    for path in sorted([*(ROOT / 'image_importer' / 'static').rglob('*'),
+                        *(ROOT / 'enabled').glob('*.py')]):
+        if path.is_file():
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 class Dashboard:
@@ -145,6 +157,9 @@ class Dashboard:
         stamp = static_root / '.hii-built'
         marker_file = self.venv / '.hii-installed'
         marker = marker_file.read_text() if marker_file.exists() else ''
+        # Built again when the plugin's own static files or the scripts
+        # its enabled files add change, not only the virtualenv.
+        marker += static_digest()
         if not stamp.exists() or stamp.read_text() != marker:
             self._manage('collectstatic', '--noinput', '--clear')
             self._manage('compress', '--force')

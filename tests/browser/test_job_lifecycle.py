@@ -92,12 +92,13 @@ def test_a_running_row_is_polled_every_few_seconds(horizon, samples, page):
     row = submit_import(page, samples.url('still.qcow2'))
     status_cell(row).filter(has_text='Downloading').wait_for(timeout=30_000)
     job_id = row_id(row)
-    polls = []
-    page.on('request', lambda request: polls.append(time.monotonic())
-            if 'action=row_update' in request.url else None)
+    requests = []
+    page.on('request', lambda request: requests.append(request.url))
     page.evaluate("$('#image_imports').attr('decay_constant', 10)")
-    time.sleep(9)
+    since = len(requests)
+    page.wait_for_timeout(9_000)    # (events are taken while it waits)
 
+    polls = [url for url in requests[since:] if 'action=row_update' in url]
     assert len(polls) >= 3, polls
     page.click('#image_imports__row_%s__action_cancel' % job_id)
     page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
@@ -129,13 +130,27 @@ def test_a_running_jobs_page_follows_it_and_stops_it(horizon, samples,
 
 
 def test_failure_shows_its_reason(horizon, samples, page):
+    # A URL the form knows is bad is refused there, on its field.
     login(page, horizon, 'demo', 'demo')
-    row = submit_import(page, samples.url('no-such-file.qcow2'))
+    page.click('#image_imports__action_create')
+    page.fill('#id_source_url', samples.url('no-such-file.qcow2'))
+    page.click('.modal-footer .btn-primary')
+    page.locator('.modal .has-error',
+                 has_text='The server answered 404 Not Found').wait_for()
+    page.screenshot(path=str(ARTIFACTS / 'import-refused-at-form.png'))
+    page.click('.modal-footer .cancel, .modal-header .close')
 
-    status_cell(row).filter(has_text='Failed').wait_for(
-        timeout=30_000)
+    # What only the download can tell fails the job, saying why.
+    images.make_qcow2(str(samples.root), 'not-this-one.qcow2')
+    page.click('#image_imports__action_create')
+    page.fill('#id_source_url', samples.url('not-this-one.qcow2'))
+    page.fill('#id_expected_checksum', 'sha256:' + 'ab' * 32)
+    page.click('.modal-footer .btn-primary')
+    row = page.locator('#image_imports tbody tr',
+                       has_text='not-this-one.qcow2').first
+    status_cell(row).filter(has_text='Failed').wait_for(timeout=30_000)
 
-    assert 'The server answered 404 Not Found' in row.inner_text()
+    assert "The file's sha256 checksum is" in row.inner_text()
     page.screenshot(path=str(ARTIFACTS / 'import-failed.png'))
 
 

@@ -7,6 +7,7 @@ import pytest
 from tests.browser.helpers import ARTIFACTS
 from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
+from tools.fileserver import Fault
 from tools import images
 
 pytestmark = [pytest.mark.browser, pytest.mark.realstack]
@@ -58,6 +59,11 @@ def test_the_format_is_known_before_submit_and_iso_refused(
     page.screenshot(path=str(ARTIFACTS / 'check-url-format.png'))
 
     details(page)
+    # Help texts are reachable by keyboard, not only by a mouse hover.
+    icon = page.locator('#import_image__details .help-icon').first
+    assert icon.get_attribute('tabindex') == '0'
+    icon.focus()
+    page.locator('.tooltip').wait_for()
     assert [page.input_value('#id_' + name) for name in (
         'name', 'architecture', 'os_distro', 'os_version', 'min_disk')] == [
         IMAGE, 's390x', 'ubuntu', '22.04', '2']
@@ -110,6 +116,13 @@ def table_overflow(page):
         ".right - document.documentElement.clientWidth")
 
 
+def column_widths(page):
+    """Each column's heading and width, for a failure's message."""
+    return ' '.join('%s=%d' % tuple(pair) for pair in page.evaluate(
+        "Array.from(document.querySelectorAll('#image_imports thead th'))"
+        ".map(th => [th.innerText.trim(), th.getBoundingClientRect().width])"))
+
+
 def test_the_tables_fit_a_small_screen(horizon, samples, small_page,
                                        browser):
     # A failed import with a long file name and a long reason: the
@@ -124,9 +137,19 @@ def test_the_tables_fit_a_small_screen(horizon, samples, small_page,
     page.click('.modal-footer .btn-primary')
     row = page.locator('#image_imports tbody tr', has_text=name[:20]).first
     status_cell(row).filter(has_text='Failed').wait_for(timeout=60_000)
+    # And one running, with its progress bar and its actions.
+    running = 'ubuntu-24.04-server-cloudimg-amd64-running.img'
+    images.make_qcow2(str(samples.root), running, size=8 * 1024 * 1024)
+    samples.faults['/' + running] = Fault(stall_after=1024 * 1024)
+    page.click('#image_imports__action_create')
+    page.fill('#id_source_url', samples.url(running))
+    page.click('.modal-footer .btn-primary')
+    status_cell(page.locator('#image_imports tbody tr',
+                             has_text=running[:20]).first).filter(
+        has_text='Downloading').wait_for(timeout=30_000)
 
-    assert table_overflow(page) <= 0
     page.screenshot(path=str(ARTIFACTS / 'imports-table-1280.png'))
+    assert table_overflow(page) <= 0, column_widths(page)
 
     context = browser.new_context(viewport={'width': 1280, 'height': 800})
     try:
@@ -141,10 +164,13 @@ def test_the_tables_fit_a_small_screen(horizon, samples, small_page,
                                   has_text=name[:20]).first
         admin_row.wait_for()
         assert 'demo' in admin_row.inner_text()
-        assert table_overflow(admin) <= 0
         admin.screenshot(path=str(ARTIFACTS / 'admin-table-1280.png'))
+        assert table_overflow(admin) <= 0, column_widths(admin)
     finally:
         context.close()
+        job = page.locator('#image_imports tbody tr', has_text=running[:20])
+        job.first.locator('.btn-danger', has_text='Stop Import').click()
+        page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
 
 
 def test_edit_and_retry_replaces_a_failed_import(horizon, samples,

@@ -1,3 +1,4 @@
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from horizon import tables
@@ -10,18 +11,18 @@ from image_importer import jobs
 class AdminImportJobsTable(project_tables.ImportJobsTable):
     name = tables.Column('image_name', verbose_name=_('Name'),
                          link='horizon:admin:image_imports:detail')
-    project = tables.Column(
-        lambda job: job.project_name or job.project_id,
-        verbose_name=_('Project'))
-    user = tables.Column(lambda job: job.user_name or job.user_id,
-                         verbose_name=_('User'))
+    owner = tables.Column(
+        lambda job: format_html('{}<br><small>{}</small>',
+                                job.project_name or job.project_id,
+                                job.user_name or job.user_id),
+        verbose_name=_('Project / User'))
 
     scope = staticmethod(jobs.all_jobs)
 
     class Meta:
         name = 'image_imports'
         verbose_name = _('Image Imports')
-        columns = ('name', 'project', 'user', 'source', 'state', 'progress',
+        columns = ('name', 'owner', 'source', 'state', 'progress',
                    'disk_format', 'size', 'image', 'created')
         status_columns = ['state']
         row_class = project_tables.UpdateRow

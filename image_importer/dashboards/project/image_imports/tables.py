@@ -141,13 +141,11 @@ class DeleteJob(RowAction, tables.DeleteAction):
 
     @staticmethod
     def action_present(count):
-        return ngettext('Delete Import Record', 'Delete Import Records',
-                        count)
+        return ngettext('Delete Record', 'Delete Records', count)
 
     @staticmethod
     def action_past(count):
-        return ngettext('Deleted Import Record', 'Deleted Import Records',
-                        count)
+        return ngettext('Deleted Record', 'Deleted Records', count)
 
     def allowed(self, request, job=None):
         return job is None or job.is_finished
@@ -266,12 +264,15 @@ def shortened(text, length):
 
 def source_label(job):
     return shortened('%s (%s)' % (jobs.name_from_url(job.source_url) or '/',
-                                  jobs.source_host(job.source_url)), 40)
+                                  jobs.source_host(job.source_url)), 32)
 
 
 def image_label(job):
-    """The Glance image's name, linked, once the job made it."""
-    return shortened(job.image_name, 24) if image_url(job) else '-'
+    """The Glance image's name, linked, once the job made it (plain
+    text: Horizon escapes a linked cell)."""
+    if not image_url(job):
+        return '-'
+    return Truncator(job.image_name).chars(24)
 
 
 def format_label(job):
@@ -306,8 +307,13 @@ def progress(job):
     import's progress as a bar, and the step's bytes, speed and time
     left. The reason for a failed one."""
     if job.state == ImportJob.FAILED:
-        return shortened(failures.describe(job.error_code,
-                                           job.error_params), 90)
+        # A checksum or a URL in it breaks anywhere rather than widen
+        # the table.
+        return format_html(
+            '<div style="max-width: 22em; overflow-wrap: anywhere; '
+            'word-break: break-word">{}</div>',
+            shortened(failures.describe(job.error_code, job.error_params),
+                      90))
     if not job.is_running:
         return '-'
     done, total = job.bytes_done, job.bytes_total
@@ -352,7 +358,7 @@ class ImportJobsTable(tables.DataTable):
                           status_choices=STATUS_CHOICES,
                           display_choices=ImportJob.STATE_CHOICES)
     progress = tables.Column(progress, verbose_name=_('Progress'),
-                             attrs={'style': 'min-width: 16em'})
+                             attrs={'style': 'min-width: 12em'})
     disk_format = tables.Column(format_label, verbose_name=_('Format'))
     size = tables.Column(size_label, verbose_name=_('Size'))
     image = tables.Column(image_label, verbose_name=_('Image'),

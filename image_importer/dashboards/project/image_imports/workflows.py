@@ -144,10 +144,10 @@ class DetailsAction(workflows.Action):
         label=_('Image Name'), max_length=255, required=False,
         help_text=_('Leave empty to use the file name from the URL.'))
     description = forms.CharField(
-        label=_('Description'), max_length=255, required=False,
+        label=_('Image Description'), max_length=255, required=False,
         widget=forms.Textarea(attrs={'rows': 3}))
     disk_format = forms.ThemableChoiceField(
-        label=_('Format in Glance'), required=False,
+        label=_('Format'), required=False,
         help_text=_('Automatic keeps the format found in the file. Another '
                     'choice converts it: raw for Ceph-backed clouds, qcow2 '
                     'for file stores.'))
@@ -171,7 +171,7 @@ class DetailsAction(workflows.Action):
                     'If unspecified, the disk size the image describes, '
                     'where the start of the file tells it; else 0.'))
     min_ram = forms.IntegerField(
-        label=_('Minimum RAM (MB)'), min_value=0, required=False,
+        label=_('Minimum RAM (MB)'), min_value=0, required=False, initial=0,
         help_text=_('The minimum memory size required to boot the image. '
                     'If unspecified, this value defaults to 0 (no minimum).'))
     visibility = forms.ThemableChoiceField(label=_('Visibility'))
@@ -245,6 +245,7 @@ class DetailsAction(workflows.Action):
 
 class DetailsStep(workflows.Step):
     action_class = DetailsAction
+    template_name = 'project/image_imports/_step.html'
     contributes = ('name', 'description', 'disk_format', 'kernel',
                    'ramdisk', 'architecture', 'os_distro', 'os_version',
                    'min_disk', 'min_ram', 'visibility', 'protected')
@@ -285,6 +286,7 @@ class MetadataAction(workflows.Action):
 
 class MetadataStep(workflows.Step):
     action_class = MetadataAction
+    template_name = 'project/image_imports/_step.html'
     contributes = ('metadata',)
 
 

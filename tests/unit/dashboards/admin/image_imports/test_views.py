@@ -28,9 +28,9 @@ class AdminPanelTests(dashboard_helpers.AdminTestCase):
 
         res = self.client.get(ADMIN_URL)
 
-        [cell] = [row.cells['project'].data for row in
+        [cell] = [row.cells['owner'].data for row in
                   res.context['table'].get_rows()]
-        self.assertEqual('research', cell)
+        self.assertEqual('research<br><small>u1</small>', cell)
 
     def test_admin_can_open_and_cancel_any_job(self):
         job = make_job('project-a', state=ImportJob.DOWNLOADING)

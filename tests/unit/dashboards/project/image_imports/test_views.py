@@ -85,7 +85,7 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
         res = self.client.get(INDEX_URL)
 
         [row] = res.context['table'].get_rows()
-        for column, length in (('progress', 90), ('source', 40)):
+        for column, length in (('progress', 90), ('source', 32)):
             cell = str(row.cells[column].data)
             shown = html.unescape(re.sub(r'<[^>]+>', '', cell))
             self.assertLessEqual(len(shown), length, cell)
@@ -95,6 +95,30 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
                       .replace('&#x27;', "'"))
         self.assertIn('a-very-long-file-name' * 5,
                       str(row.cells['source'].data))
+
+    def test_the_details_read_as_create_image_does(self):
+        res = self.client.get(CREATE_URL)
+
+        action = res.context['workflow'].get_step('details').action
+        labels = {name: str(field.label)
+                  for name, field in action.fields.items()}
+        self.assertEqual({
+            'name': 'Image Name', 'description': 'Image Description',
+            'disk_format': 'Format', 'architecture': 'Architecture',
+            'os_distro': 'OS Distribution', 'os_version': 'OS Version',
+            'min_disk': 'Minimum Disk (GB)', 'min_ram': 'Minimum RAM (MB)',
+            'visibility': 'Visibility', 'protected': 'Protected'}, labels)
+        self.assertEqual(0, action.fields['min_ram'].initial)
+
+    def test_every_help_text_is_where_aria_describedby_points(self):
+        page = self.client.get(CREATE_URL).content.decode()
+
+        ids = set(re.findall(r' id="([^"]+)"', page))
+        described = re.findall(r'aria-describedby="([^"]+)"', page)
+        self.assertIn('id_source_url_helptext', described)
+        self.assertEqual([], [name for name in described if name not in ids])
+        self.assertIn('<span id="id_min_disk_helptext" class="sr-only">'
+                      'The minimum disk size', page)
 
     def test_create_form_renders_with_automatic_format(self):
         res = self.client.get(CREATE_URL)
