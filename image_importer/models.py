@@ -226,14 +226,15 @@ class ImportJob(models.Model):
                    phase_started_at=timezone.now(), bytes_done=0,
                    bytes_total=None)
 
-    def note_route(self, route):
+    def note_route(self, route, source_format):
         """The route the image takes to Glance (``engine.pipeline.Route``'s
-        name), kept on the current phase of the timeline."""
+        name), kept on the current phase of the timeline, and the format
+        found in the file, which chose it."""
         phases = [dict(p) for p in self.phases]
         if phases:
             phases[-1]['routes'] = phases[-1].get('routes', []) + [route]
-        self._update({'phases': phases}, state=self.state,
-                     lease_owner=self.lease_owner)
+        self._update({'phases': phases, 'source_format': source_format},
+                     state=self.state, lease_owner=self.lease_owner)
 
     def record_progress(self, done, total, lease_seconds, **fields):
         """Write progress and renew the lease; StateConflict if we lost it."""

@@ -49,7 +49,7 @@ class NullReporter:
     def image_created(self, image_id):
         pass
 
-    def route(self, name):
+    def route(self, name, source_format):
         pass
 
 

@@ -2,15 +2,15 @@
 
 Plain Python: no Django, no Celery. The caller passes a ``reporter`` with
 four methods, which is how progress, the Glance image id, the route and
-cancellation
-(``reporter`` raising ``Cancelled``) cross the boundary:
+cancellation (``reporter`` raising ``Cancelled``) cross the boundary:
 
 - ``phase(name)``: a phase begins: ``downloading``, ``converting`` or
   ``uploading``;
 - ``progress(done, total)``: bytes done in the phase (``total`` may be None);
 - ``image_created(image_id)``: the Glance image record exists;
-- ``route(name)``: the route the image takes to Glance was chosen (a
-  ``Route``'s name), again if one falls through to the next.
+- ``route(name, source_format)``: the route the image takes to Glance
+  was chosen (a ``Route``'s name) from the format found in the file,
+  again if one falls through to the next.
 
 The download is one streaming pass: the raw bytes are hashed for the
 checksum, decompressed and taken out of an archive as they arrive, and the
@@ -568,7 +568,7 @@ class _Sender:
             streaming=self.streaming, can_stream_raw=disk.can_stream_raw())
         LOG.info('%s: %s, to be %s', file_name(self.request.url), found,
                  self.route.value)
-        self.reporter.route(self.route.name)
+        self.reporter.route(self.route.name, found)
         if self.route is Route.AS_DOWNLOADED:
             out.flush()
             self.start(found, size,
@@ -855,7 +855,7 @@ def _route_once_downloaded(request, sender, info, target, reporter):
     if route is not sender.route:
         LOG.info('%s: %s, to be %s', file_name(request.url), info.format,
                  route.value)
-        reporter.route(route.name)
+        reporter.route(route.name, info.format)
     return route
 
 

@@ -106,8 +106,8 @@ class JobReporter:
             _database_down(exc)
             self._last = time.monotonic()
 
-    def route(self, name):
-        with_database(self._write, self.job.note_route, name)
+    def route(self, name, source_format):
+        with_database(self._write, self.job.note_route, name, source_format)
 
     def image_created(self, image_id):
         with_database(self._write, self.job.record_progress,

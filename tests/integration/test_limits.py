@@ -251,5 +251,5 @@ class Reporter:
     def image_created(self, image_id):
         self.made.append(image_id)
 
-    def route(self, name):
+    def route(self, name, source_format):
         pass

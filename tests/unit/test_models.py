@@ -142,12 +142,14 @@ def test_claim_is_exclusive_under_concurrency():
     assert ImportJob.objects.get(pk=job.pk).lease_owner == winners[0]
 
 
-def test_a_route_is_kept_on_the_current_phase():
+def test_a_route_is_kept_on_the_current_phase_with_the_format():
     job = ImportJob.claim(make_job().pk, 'w:1', 300)
-    job.note_route('RAW_AS_IT_ARRIVES')
-    job.note_route('CONVERTED_INTO_UPLOAD')
+    job.note_route('RAW_AS_IT_ARRIVES', 'qcow2')
+    job.note_route('CONVERTED_INTO_UPLOAD', 'qcow2')
 
     stored = ImportJob.objects.get(pk=job.pk)
     assert stored.phases[-1]['routes'] == ['RAW_AS_IT_ARRIVES',
                                            'CONVERTED_INTO_UPLOAD']
     assert stored.phases[-1]['phase'] == ImportJob.DOWNLOADING
+    # The job page says the format as soon as it is known.
+    assert stored.source_format == 'qcow2'

@@ -28,7 +28,7 @@ class Reporter:
     def image_created(self, image_id):
         self.calls.append(('image', image_id))
 
-    def route(self, name):
+    def route(self, name, source_format):
         self.calls.append(('route', name))
 
 
