@@ -92,11 +92,22 @@ def browser():
             chromium.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A page in a fresh context (no cookies): each test logs in itself."""
-    context = browser.new_context(viewport={'width': 1400, 'height': 900})
+def _fresh_page(browser, width, height):
+    context = browser.new_context(viewport={'width': width,
+                                            'height': height})
     try:
         yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page in a fresh context (no cookies): each test logs in itself."""
+    yield from _fresh_page(browser, 1400, 900)
+
+
+@pytest.fixture
+def small_page(browser):
+    """The same, the size of a small laptop's screen."""
+    yield from _fresh_page(browser, 1280, 800)

@@ -5,12 +5,18 @@ from pathlib import Path
 ARTIFACTS = Path(__file__).resolve().parents[2] / 'artifacts' / 'browser'
 
 
-def submit_import(page, url, screenshot=None, check=False):
-    """Open the Import Image workflow, enter ``url`` (and press Check URL
-    if asked) and submit it; return the job's row."""
+# A checksum no file has: the import fails once downloaded.
+WRONG_CHECKSUM = 'sha256:' + 'ab' * 32
+
+
+def submit_import(page, url, screenshot=None, check=False, checksum=None):
+    """Open the Import Image workflow, enter ``url`` (and ``checksum``,
+    and press Check URL if asked) and submit it; return the job's row."""
     page.click('#image_imports__action_create')
     page.wait_for_selector('#id_source_url')
     page.fill('#id_source_url', url)
+    if checksum:
+        page.fill('#id_expected_checksum', checksum)
     if check:
         page.click('#check_source_url')
         page.locator('#source_url_check', has_text='resumable').wait_for()

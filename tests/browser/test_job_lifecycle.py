@@ -9,6 +9,7 @@ from tests.browser.helpers import ARTIFACTS
 from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
+from tests.browser.helpers import WRONG_CHECKSUM
 from tools.fileserver import Fault
 from tools import images
 
@@ -142,12 +143,8 @@ def test_failure_shows_its_reason(horizon, samples, page):
 
     # What only the download can tell fails the job, saying why.
     images.make_qcow2(str(samples.root), 'not-this-one.qcow2')
-    page.click('#image_imports__action_create')
-    page.fill('#id_source_url', samples.url('not-this-one.qcow2'))
-    page.fill('#id_expected_checksum', 'sha256:' + 'ab' * 32)
-    page.click('.modal-footer .btn-primary')
-    row = page.locator('#image_imports tbody tr',
-                       has_text='not-this-one.qcow2').first
+    row = submit_import(page, samples.url('not-this-one.qcow2'),
+                        checksum=WRONG_CHECKSUM)
     status_cell(row).filter(has_text='Failed').wait_for(timeout=30_000)
 
     assert "The file's sha256 checksum is" in row.inner_text()

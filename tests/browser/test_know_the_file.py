@@ -7,6 +7,8 @@ import pytest
 from tests.browser.helpers import ARTIFACTS
 from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
+from tests.browser.helpers import submit_import
+from tests.browser.helpers import WRONG_CHECKSUM
 from tools.fileserver import Fault
 from tools import images
 
@@ -14,16 +16,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.realstack]
 
 GIB = 1024 ** 3
 IMAGE = 'jammy-server-cloudimg-s390x.img'
-
-
-@pytest.fixture
-def small_page(browser):
-    """A page the size of a small laptop's screen."""
-    context = browser.new_context(viewport={'width': 1280, 'height': 800})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def open_form(page, url):
@@ -131,21 +123,13 @@ def test_the_tables_fit_a_small_screen(horizon, samples, small_page,
     name = 'debian-13-generic-amd64-daily-20261207-2331.qcow2'
     images.make_qcow2(str(samples.root), name)
     login(page, horizon, 'demo', 'demo')
-    page.click('#image_imports__action_create')
-    page.fill('#id_source_url', samples.url(name))
-    page.fill('#id_expected_checksum', 'sha256:' + 'ab' * 32)
-    page.click('.modal-footer .btn-primary')
-    row = page.locator('#image_imports tbody tr', has_text=name[:20]).first
+    row = submit_import(page, samples.url(name), checksum=WRONG_CHECKSUM)
     status_cell(row).filter(has_text='Failed').wait_for(timeout=60_000)
     # And one running, with its progress bar and its actions.
     running = 'ubuntu-24.04-server-cloudimg-amd64-running.img'
     images.make_qcow2(str(samples.root), running, size=8 * 1024 * 1024)
     samples.faults['/' + running] = Fault(stall_after=1024 * 1024)
-    page.click('#image_imports__action_create')
-    page.fill('#id_source_url', samples.url(running))
-    page.click('.modal-footer .btn-primary')
-    status_cell(page.locator('#image_imports tbody tr',
-                             has_text=running[:20]).first).filter(
+    status_cell(submit_import(page, samples.url(running))).filter(
         has_text='Downloading').wait_for(timeout=30_000)
 
     page.screenshot(path=str(ARTIFACTS / 'imports-table-1280.png'))
@@ -179,10 +163,7 @@ def test_edit_and_retry_replaces_a_failed_import(horizon, samples,
     name = 'retried-disk.qcow2'
     images.make_qcow2(str(samples.root), name)
     login(page, horizon, 'demo', 'demo')
-    page.click('#image_imports__action_create')
-    page.fill('#id_source_url', samples.url(name))
-    page.fill('#id_expected_checksum', 'sha256:' + 'ab' * 32)
-    page.click('.modal-footer .btn-primary')
+    submit_import(page, samples.url(name), checksum=WRONG_CHECKSUM)
     rows = page.locator('#image_imports tbody tr', has_text=name)
     status_cell(rows.first).filter(has_text='Failed').wait_for(
         timeout=60_000)
@@ -193,7 +174,7 @@ def test_edit_and_retry_replaces_a_failed_import(horizon, samples,
     page.wait_for_selector('#id_source_url')
     assert (page.input_value('#id_source_url'),
             page.input_value('#id_expected_checksum')) == (
-        samples.url(name), 'sha256:' + 'ab' * 32)
+        samples.url(name), WRONG_CHECKSUM)
     page.screenshot(path=str(ARTIFACTS / 'edit-and-retry.png'))
     page.fill('#id_expected_checksum', '')
     page.click('.modal-footer .btn-primary')
