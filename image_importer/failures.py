@@ -162,6 +162,10 @@ MESSAGES = {
                           'service. Keep it as %(source)s (choose Automatic '
                           'as the format): it stores only the part of the '
                           'disk in use.'),
+    'raw_too_large': _('Made raw, this image would be %(size_h)s, more '
+                       'than the %(limit_h)s this cloud accepts. Keep it as '
+                       '%(source)s (choose Automatic as the format): it '
+                       'stores only the part of the disk in use.'),
     'virtual_too_large': _('The image describes a %(size_h)s disk, more '
                            'than the %(limit_h)s this cloud accepts.'),
     'web_page': _('This is a web page, not an image file: copy the link '

@@ -124,11 +124,18 @@ def prepare():
     return horizon_venv()
 
 
+# The case the product exists for: Ubuntu's s390x cloud image, a qcow2
+# named .img (here 2 GiB virtual, 1 MiB of data).
+S390X_SAMPLE = 'jammy-server-cloudimg-s390x.img'
+
+
 def make_samples(directory):
     directory.mkdir(parents=True, exist_ok=True)
     sample = directory / 'demo-disk.qcow2'
     if not sample.exists():
         images.make_qcow2(str(directory), sample.name, size=256 * 1024 ** 2)
+    if not (directory / S390X_SAMPLE).exists():
+        images.make_sparse_qcow2(str(directory), S390X_SAMPLE, 2 * 1024 ** 3)
     return sample
 
 
@@ -161,7 +168,8 @@ def cmd_demo(args):
         dash.start()
         print(BANNER.format(
             horizon=dash.url, samples=sample.parent,
-            sample_url=samples.url(sample.name), state=state,
+            sample_url=samples.url(sample.name),
+            s390x_url=samples.url(S390X_SAMPLE), state=state,
             seconds=time.monotonic() - started), flush=True)
         while True:
             time.sleep(3600)
@@ -183,6 +191,8 @@ horizon-image-importer demo is running (started in {seconds:.0f} s)
   Sample files: {samples}
                 any file put there can be imported by its URL
   Try this URL: {sample_url}
+  or this one:  {s390x_url}
+                (Check URL: a qcow2 named .img, s390x / ubuntu 22.04)
   State, logs:  {state}
 
 Press Ctrl-C to stop everything.

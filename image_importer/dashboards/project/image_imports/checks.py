@@ -51,10 +51,7 @@ class Checked:
     @property
     def error(self):
         """The message of a refusal, or ''."""
-        if self.failure is None:
-            return ''
-        return str(failures.describe(self.failure.code,
-                                     self.failure.params))
+        return _message(self.failure)
 
     def refusal_for(self, disk_format):
         """The ``ImportFailure`` that turning this file into
@@ -72,9 +69,8 @@ class Checked:
         limit = conf.get('MAX_IMAGE_SIZE')
         if (disk_format == 'raw' and look.format != 'raw' and
                 look.virtual_size and look.virtual_size > limit):
-            return ImportFailure('output_too_large', size=look.virtual_size,
-                                 limit=limit, format='raw',
-                                 source=look.format)
+            return ImportFailure('raw_too_large', size=look.virtual_size,
+                                 limit=limit, source=look.format)
         return None
 
 
@@ -182,8 +178,19 @@ def summary(checked):
         'member': look.member or '',
         'description': describe(found, look),
         'refusal': checked.error,
+        # Said now, whatever format is chosen: a disk too large to be
+        # made raw (only the formats that can be made raw).
+        'raw_refusal': _message(checked.refusal_for('raw')
+                                if look.format not in ('raw', 'iso')
+                                else None),
         'suggestions': hints,
     }
+
+
+def _message(failure):
+    if failure is None:
+        return ''
+    return str(failures.describe(failure.code, failure.params))
 
 
 def describe(found, look):

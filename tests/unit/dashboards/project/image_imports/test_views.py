@@ -323,7 +323,7 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
         for disk_format, message in (
                 ('iso', 'This file (x.img) is a qcow2 disk image, not an '
                         'installer ISO'),
-                ('raw', 'Converted to raw, this image would be')):
+                ('raw', 'Made raw, this image would be')):
             with self.settings(IMAGE_IMPORTER={'MAX_IMAGE_SIZE': GIB}):
                 res = self.client.post(CREATE_URL, {
                     'source_url': 'https://images.example.org/jammy.img',
@@ -593,12 +593,34 @@ class CheckURLTests(dashboard_helpers.TestCase):
         self.assertEqual('qcow2 disk image, 2.0\xa0GB virtual, '
                          '64.0\xa0MB file (named .img)',
                          found['description'])
+        self.assertEqual('', found['raw_refusal'])
         fetcher, url, credentials = probe.call_args[0]
         self.assertEqual(('https://images.example.org/jammy-server-cloudimg'
                           '-amd64.img', 'bob:pw'), (url, credentials))
         self.assertEqual((5, ('10.0.0.0/8',)),
                          (fetcher.policy.connect_timeout,
                           fetcher.policy.allow))
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_check_says_when_the_disk_is_too_large_to_make_raw(self, probe):
+        with tempfile.TemporaryDirectory() as folder:
+            path = images.make_sparse_qcow2(folder, 'disk.qcow2', 2 * GIB)
+            with open(path, 'rb') as f:
+                head = f.read()
+        probe.return_value = fetch.Probe(
+            url='https://images.example.org/big.qcow2', size=len(head),
+            content_type='', file_name='big.qcow2', resumable=True,
+            head=head, complete=True)
+
+        with self.settings(IMAGE_IMPORTER={'MAX_IMAGE_SIZE': GIB}):
+            found = self.check('https://images.example.org/big.qcow2').json()
+
+        self.assertEqual('', found['refusal'])
+        self.assertEqual(
+            'Made raw, this image would be 2.0\xa0GB, more than the '
+            '1.0\xa0GB this cloud accepts. Keep it as qcow2 (choose '
+            'Automatic as the format): it stores only the part of the disk '
+            'in use.', found['raw_refusal'])
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_refuses_a_web_page(self, probe):
