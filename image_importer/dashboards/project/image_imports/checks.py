@@ -145,10 +145,14 @@ def _may_pass(failure):
 
 
 def check_for(request, url):
-    """``check(url)`` once per request, for the steps of one submit."""
+    """``check(url)`` once per request, for the steps of one submit,
+    within the user's rate of checks: a refused submit queues nothing, so
+    the queued limits would never see it. Past the rate the URL is not
+    checked (the job is queued, under those limits)."""
     memo = request.__dict__.setdefault('_image_importer_checks', {})
     if url not in memo:
-        memo[url] = check(url)
+        memo[url] = check(url) if allowed(request.user.id) else Checked(
+            unchecked=str(_('too many checks in a short time')))
     return memo[url]
 
 

@@ -434,6 +434,23 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
         enqueue.assert_not_called()
 
     @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_submits_count_against_the_rate_of_checks(self, enqueue):
+        # Refused submits queue nothing, so the queued limits never see
+        # them: the checks they make share Check URL's rate.
+        cache.clear()
+        self.mock_check.return_value = checks.Checked(
+            failure=ImportFailure('http_status', status=404,
+                                  reason='Not Found'))
+        with self.settings(IMAGE_IMPORTER={'CHECK_URL_RATE': (2, 60)}):
+            for _n in range(4):
+                self.client.post(CREATE_URL, {
+                    'source_url': 'https://images.example.org/jammy.img',
+                    'visibility': 'private'})
+        self.assertEqual(2, self.mock_check.call_count)
+        # Past the rate, the URL is queued unchecked, under the limits.
+        self.assertEqual(2, ImportJob.objects.count())
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
     def test_reserved_properties_are_refused(self, enqueue):
         for line in ('owner=someone', 'os_glance_import_task=x',
                      'locations=[]', 'os_hidden=true', 'no equals sign'):
