@@ -24,6 +24,7 @@ from tests.browser.helpers import ARTIFACTS
 from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
+from tests.browser.helpers import WRONG_CHECKSUM
 from tools import deployment
 from tools.fileserver import FileServer
 from tools import images
@@ -228,7 +229,8 @@ def test_upgrade_from_the_previous_commit_keeps_the_jobs(
 
     kept_url, kept_digest = sample(sample_server, 'before-upgrade.qcow2')
     queued_url, queued_digest = sample(sample_server, 'across-upgrade.qcow2')
-    missing_url = sample_server.url('no-such-file.qcow2')
+    # Fails once downloaded, in any version: not the checksum given.
+    mismatched_url, _digest = sample(sample_server, 'mismatched.qcow2')
 
     horizon = host(stack, tmp_path, sample_server)
     try:
@@ -241,9 +243,9 @@ def test_upgrade_from_the_previous_commit_keeps_the_jobs(
         login(page, horizon, 'demo', 'demo')
         row = submit_import(page, kept_url)
         status_cell(row).filter(has_text='Active').wait_for(timeout=120_000)
-        row = submit_import(page, missing_url)
+        row = submit_import(page, mismatched_url, checksum=WRONG_CHECKSUM)
         status_cell(row).filter(has_text='Failed').wait_for(timeout=60_000)
-        assert 'The server answered 404' in row.inner_text()
+        assert "The file's sha256 checksum is" in row.inner_text()
         # A job still queued when the upgrade starts.
         horizon.stop_worker()
         row = submit_import(page, queued_url)
@@ -260,11 +262,11 @@ def test_upgrade_from_the_previous_commit_keeps_the_jobs(
         login(page, horizon, 'demo', 'demo')
         table = page.locator('#image_imports tbody')
         for name in ('before-upgrade.qcow2', 'across-upgrade.qcow2',
-                     'no-such-file.qcow2'):
+                     'mismatched.qcow2'):
             table.locator('tr', has_text=name).first.wait_for()
-        missing = table.locator('tr', has_text='no-such-file.qcow2').first
-        assert 'Failed' in status_cell(missing).inner_text()
-        assert 'The server answered 404' in missing.inner_text()
+        failed = table.locator('tr', has_text='mismatched.qcow2').first
+        assert 'Failed' in status_cell(failed).inner_text()
+        assert "The file's sha256 checksum is" in failed.inner_text()
         across = table.locator('tr', has_text='across-upgrade.qcow2').first
         status_cell(across).filter(has_text='Active').wait_for(
             timeout=120_000)
