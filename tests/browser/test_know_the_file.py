@@ -152,9 +152,13 @@ def test_the_tables_fit_a_small_screen(horizon, samples, small_page,
         assert table_overflow(admin) <= 0, column_widths(admin)
     finally:
         context.close()
-        job = page.locator('#image_imports tbody tr', has_text=running[:20])
-        job.first.locator('.btn-danger', has_text='Stop Import').click()
-        page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
+    # The running one stopped, and the page left settled.
+    job_id = page.locator('#image_imports tbody tr', has_text=running[:20]
+                          ).first.get_attribute('data-object-id')
+    page.click('#image_imports__row_%s__action_cancel' % job_id)
+    page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
+    status_cell(page.locator('#image_imports__row__%s' % job_id)).filter(
+        has_text='Cancelled').wait_for(timeout=30_000)
 
 
 def test_edit_and_retry_replaces_a_failed_import(horizon, samples,
