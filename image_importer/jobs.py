@@ -90,14 +90,25 @@ def resubmit(request, job, data):
     """Queue ``data`` (the form, edited) in place of the finished ``job``,
     whose record it replaces. The source's password goes again only with
     its owner's retry of the same URL."""
-    credentials = None
-    if (job.source_credentials and job.user_id == request.user.id and
-            fetch.split_credentials(data['source_url'])[0] ==
-            job.source_url):
-        credentials = crypto.decrypt(job.source_credentials)
-    new = submit(request, data, credentials=credentials)
+    new = submit(request, data, credentials=reused_credentials(
+        request, job, data['source_url']))
     delete(request, job)
     return new
+
+
+def reused_credentials(request, job, url):
+    """The source password an edit and retry of ``job`` from ``url``
+    sends again: its owner's, for the same URL; else None."""
+    if (job.source_credentials and job.user_id == request.user.id and
+            fetch.split_credentials(url)[0] == job.source_url):
+        return crypto.decrypt(job.source_credentials)
+    return None
+
+
+def replaced_job(request, job_id):
+    """The job of the request's project that an edit and retry names,
+    or None (the submit itself answers 404 for any other)."""
+    return project_jobs(request).filter(pk=job_id).first()
 
 
 def delete(request, job, with_image=False):

@@ -118,9 +118,11 @@ def _look(url, credentials):
                                    conf.get('MAX_IMAGE_SIZE'))
 
 
-def check(url):
-    """Check ``url`` (credentials in it go to its server only)."""
-    url, credentials = fetch.split_credentials(url)
+def check(url, credentials=None):
+    """Check ``url`` (credentials in it, else ``credentials``, go to its
+    server only)."""
+    url, in_url = fetch.split_credentials(url)
+    credentials = in_url or credentials
     deadline = conf.get('CHECK_URL_DEADLINE')
     outcome = _within(deadline, _look, url, credentials)
     if outcome is None:
@@ -144,15 +146,16 @@ def _may_pass(failure):
     return failure.code in MAY_PASS
 
 
-def check_for(request, url):
-    """``check(url)`` once per request, for the steps of one submit,
-    within the user's rate of checks: a refused submit queues nothing, so
-    the queued limits would never see it. Past the rate the URL is not
-    checked (the job is queued, under those limits)."""
+def check_for(request, url, credentials=None):
+    """``check(url, credentials)`` once per request, for the steps of one
+    submit, within the user's rate of checks: a refused submit queues
+    nothing, so the queued limits would never see it. Past the rate the
+    URL is not checked (the job is queued, under those limits)."""
     memo = request.__dict__.setdefault('_image_importer_checks', {})
     if url not in memo:
-        memo[url] = check(url) if allowed(request.user.id) else Checked(
-            unchecked=str(_('too many checks in a short time')))
+        memo[url] = (check(url, credentials) if allowed(request.user.id)
+                     else Checked(unchecked=str(_(
+                         'too many checks in a short time'))))
     return memo[url]
 
 

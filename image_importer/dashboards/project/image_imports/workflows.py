@@ -126,10 +126,19 @@ class SourceAction(workflows.Action):
                                              'checksum file URL, not both.'))
         if data.get('source_url'):
             # What Check URL would say, said again at submit.
-            checked = checks.check_for(self.request, data['source_url'])
+            checked = checks.check_for(self.request, data['source_url'],
+                                       self._reused_credentials(data))
             if checked.failure is not None:
                 self.add_error('source_url', checked.error)
         return data
+
+    def _reused_credentials(self, data):
+        """The source password an edit and retry sends again, so that
+        the check sees what the import will."""
+        job = data.get('retry_of') and jobs.replaced_job(
+            self.request, data['retry_of'])
+        return job and jobs.reused_credentials(self.request, job,
+                                               data['source_url'])
 
 
 class SourceStep(workflows.Step):

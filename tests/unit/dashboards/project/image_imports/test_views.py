@@ -38,6 +38,14 @@ def checked_qcow2(virtual_size):
         look=preview.Preview('qcow2', virtual_size, None, None, None))
 
 
+def qcow2_head(virtual_size):
+    """The first bytes of a sparse qcow2 of ``virtual_size`` bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = images.make_sparse_qcow2(folder, 'disk.qcow2', virtual_size)
+        with open(path, 'rb') as f:
+            return f.read()
+
+
 def details_field(res, name):
     step = res.context['workflow'].get_step('details')
     return step.action.fields[name]
@@ -575,6 +583,58 @@ class CheckURLTests(dashboard_helpers.TestCase):
         self.assertIn('Too many checks', res.json()['error'])
         self.assertEqual(3, probe.call_count)
 
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_edit_and_retry_checks_with_the_sources_password(
+            self, probe, enqueue):
+        # The owner's retry of a password-protected source sends its
+        # password again, so the check at submit does too: without it the
+        # server's 401 would refuse the form.
+        url = 'https://images.example.org/private/disk.qcow2'
+
+        def answer(fetcher, url, credentials):
+            if credentials != 'bob:pw':
+                raise ImportFailure('http_status', status=401,
+                                    reason='Unauthorized')
+            return fetch.Probe(url=url, size=64 << 20, content_type='',
+                               file_name='disk.qcow2', resumable=True,
+                               head=qcow2_head(GIB))
+        probe.side_effect = answer
+        old = make_job(self.tenant.id, state=ImportJob.FAILED,
+                       user_id=self.user.id, source_url=url,
+                       image_name='disk', disk_format='iso',
+                       source_credentials=crypto.encrypt('bob:pw'))
+
+        with self.captureOnCommitCallbacks(execute=True):
+            res = self.client.post(CREATE_URL, {
+                'source_url': url, 'retry_of': old.pk, 'name': 'disk',
+                'disk_format': '', 'visibility': 'private'})
+
+        self.assertNoWorkflowErrors(res)
+        [new] = ImportJob.objects.all()
+        self.assertEqual('bob:pw', crypto.decrypt(new.source_credentials))
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_another_members_retry_checks_without_the_password(
+            self, probe, enqueue):
+        probe.side_effect = ImportFailure('http_status', status=401,
+                                          reason='Unauthorized')
+        url = 'https://images.example.org/private/disk.qcow2'
+        old = make_job(self.tenant.id, state=ImportJob.FAILED,
+                       user_id='another-user', source_url=url,
+                       source_credentials=crypto.encrypt('bob:pw'))
+
+        res = self.client.post(CREATE_URL, {
+            'source_url': url, 'retry_of': old.pk, 'name': 'disk',
+            'disk_format': '', 'visibility': 'private'})
+
+        self.assertIn('401', ' '.join(
+            res.context['workflow'].get_step('source').action.errors[
+                'source_url']))
+        self.assertIsNone(probe.call_args[0][2])
+        self.assertEqual([old.pk], [j.pk for j in ImportJob.objects.all()])
+
     def test_check_takes_no_url_in_a_query_string(self):
         # A URL's password would land in access logs.
         res = self.client.get(CHECK_URL, {'url': 'https://u:pw@x.example/a'})
@@ -582,10 +642,7 @@ class CheckURLTests(dashboard_helpers.TestCase):
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_reports_the_file_and_suggestions(self, probe):
-        with tempfile.TemporaryDirectory() as folder:
-            path = images.make_sparse_qcow2(folder, 'disk.qcow2', 2 * GIB)
-            with open(path, 'rb') as f:
-                head = f.read()
+        head = qcow2_head(2 * GIB)
         probe.return_value = fetch.Probe(
             url='https://images.example.org/jammy-server-cloudimg-amd64.img',
             size=64 * 1024 * 1024, content_type='application/octet-stream',
@@ -620,10 +677,7 @@ class CheckURLTests(dashboard_helpers.TestCase):
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_says_when_the_disk_is_too_large_to_make_raw(self, probe):
-        with tempfile.TemporaryDirectory() as folder:
-            path = images.make_sparse_qcow2(folder, 'disk.qcow2', 2 * GIB)
-            with open(path, 'rb') as f:
-                head = f.read()
+        head = qcow2_head(2 * GIB)
         probe.return_value = fetch.Probe(
             url='https://images.example.org/big.qcow2', size=len(head),
             content_type='', file_name='big.qcow2', resumable=True,
