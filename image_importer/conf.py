@@ -44,6 +44,10 @@ DEFAULTS = {
     'MAX_VIRTUAL_SIZE': 4 * 1024 ** 4,
     # Free space every job leaves on WORK_DIR's file system.
     'WORK_DIR_RESERVE': 1024 ** 3,
+    # What a failed or cancelled job downloaded stays this many seconds,
+    # so that the next import of the same URL in the project (a retry)
+    # continues it where the server allows (0: never kept).
+    'KEEP_PARTIAL_DOWNLOADS': 24 * 3600,
     # A dropped download resumes (HTTP Range) this many times.
     'DOWNLOAD_RETRIES': 5,
     # A download slower than DOWNLOAD_MIN_RATE bytes/s over

@@ -15,6 +15,7 @@ jobs already queued readable).
 
 import base64
 import functools
+import hmac
 
 from cryptography.fernet import Fernet
 from cryptography.fernet import MultiFernet
@@ -25,9 +26,9 @@ from django.conf import settings
 from image_importer import conf
 
 
-def _derived(secret_key):
+def _derived(secret_key, purpose=b'job secrets'):
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b'horizon-image-importer job secrets').derive(
+               info=b'horizon-image-importer ' + purpose).derive(
                    secret_key.encode())
     return base64.urlsafe_b64encode(key)
 
@@ -58,3 +59,11 @@ def decrypt(token):
     if not token:
         return None
     return _box().decrypt(token.encode('ascii')).decode()
+
+
+def fingerprint(*parts):
+    """A keyed hash of ``parts`` (hex): a name that tells equal values
+    apart without revealing them (e.g. a source's password)."""
+    key = _derived(settings.SECRET_KEY, b'fingerprints')
+    message = '\0'.join(part or '' for part in parts).encode()
+    return hmac.new(key, message, 'sha256').hexdigest()

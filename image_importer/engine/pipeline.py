@@ -255,6 +255,7 @@ def receive(request, workdir, reporter, algorithms, sender=None):
         raise
 
 
+SOURCE_FILE = 'source'
 RESUME_FILE = 'source.resume'
 
 
@@ -308,14 +309,18 @@ def _remember(workdir, url, download, stream):
     """Let a later run continue this download where it stops: only when
     the work file is the download itself (not unpacked) and the server
     can resume it."""
-    state_path = os.path.join(workdir, RESUME_FILE)
     if (stream.compression or stream.member or not download.ranges or
             not download.validator):
-        if os.path.exists(state_path):
-            os.unlink(state_path)
+        _forget(workdir)
         return
-    with open(state_path, 'w') as state_file:
+    with open(os.path.join(workdir, RESUME_FILE), 'w') as state_file:
         json.dump({'url': url, 'validator': download.validator}, state_file)
+
+
+def _forget(workdir):
+    """No later run continues the download from the work file."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(workdir, RESUME_FILE))
 
 
 def _write_sparse(out, data, end):
@@ -336,7 +341,7 @@ def _write_sparse(out, data, end):
 
 def _receive(request, workdir, reporter, algorithms, limit, sender,
              disk_limit=None):
-    path = os.path.join(workdir, 'source')
+    path = os.path.join(workdir, SOURCE_FILE)
     start, validator = _resume_point(workdir, path, request.url)
     download = fetch.Download(request.fetcher, request.url,
                               credentials=request.credentials,
@@ -382,6 +387,10 @@ def _receive(request, workdir, reporter, algorithms, limit, sender,
         download.close()
         if kept:
             source.close()
+        if sender is not None and sender.takes_download:
+            # Past its first bytes the download went to Glance, not to
+            # the work file: nothing worth continuing.
+            _forget(workdir)
 
 
 def _write_image(wrapper, path, kept, sender, disk_limit):
@@ -736,7 +745,7 @@ def _run(request, workdir, reporter, expected):
     algorithms = sorted({DISPLAY_ALGORITHM} |
                         ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
-    sender = _Sender(request, os.path.join(workdir, 'source'), reporter,
+    sender = _Sender(request, os.path.join(workdir, SOURCE_FILE), reporter,
                      algorithms, streaming=request.overlap)
     with sender.feeding():
         received = receive(request, workdir, reporter, algorithms, sender)

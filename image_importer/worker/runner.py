@@ -207,7 +207,9 @@ def run_job(job_id, node=None, enqueue=None):
     else:
         try:
             with workdir.work_dir(job.pk) as path:
+                _adopt_partial(job, path)
                 if not _run(job, owner, path):
+                    _keep_partial(job, path)
                     workdir.remove_work_dir(path)
         except workdir.WorkDirBusy:
             LOG.warning('Import job %s: an earlier run on this host still '
@@ -218,6 +220,37 @@ def run_job(job_id, node=None, enqueue=None):
     keystone.release_if_finished(job)
     with contextlib.suppress(Exception):
         workdir.clean_work_dirs(older_than=60)
+
+
+def _partial_key(job):
+    """What a kept download is filed under: the project, the URL and its
+    password (a member without it cannot take what it fetched)."""
+    try:
+        credentials = crypto.decrypt(job.source_credentials)
+    except fernet.InvalidToken:
+        return None
+    return crypto.fingerprint(job.project_id, job.source_url, credentials)
+
+
+def _adopt_partial(job, path):
+    key = _partial_key(job)
+    held = key and workdir.adopt_partial(path, key)
+    if held:
+        LOG.info('Import job %s continues the %d bytes an earlier import '
+                 'of its URL downloaded', job.pk, held)
+
+
+def _keep_partial(job, path):
+    """Keep what a failed or cancelled job downloaded, for a retry (not
+    when it filled the disk: it would keep it full)."""
+    with contextlib.suppress(ImportJob.DoesNotExist, db.Error, OSError):
+        job.refresh_from_db(fields=['state', 'error_code'])
+        key = _partial_key(job)
+        if (job.state in (ImportJob.FAILED, ImportJob.CANCELLED) and
+                job.error_code != 'disk_full' and key and
+                workdir.keep_partial(path, key)):
+            LOG.info('Import job %s: its download is kept for a retry',
+                     job.pk)
 
 
 def _defer(job, enqueue):

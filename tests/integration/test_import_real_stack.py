@@ -23,6 +23,7 @@ from image_importer.engine import qcow2
 from image_importer import failures
 from image_importer.models import ImportJob
 from image_importer.worker import runner
+from tools.fileserver import Fault
 from tools.fileserver import FileServer
 from tools import images
 
@@ -82,6 +83,12 @@ def assert_image_holds(glance, job, original, tmp_path):
     assert glance_raw_bytes(glance, image, tmp_path) == original
     glance.images.delete(image.id)
     return image
+
+
+def job_folders(work_dir):
+    """The jobs' folders in ``work_dir`` (not the downloads kept for a
+    retry)."""
+    return [name for name in os.listdir(work_dir) if name != 'partial']
 
 
 def images_named(glance, name):
@@ -151,7 +158,8 @@ def test_backing_file_is_refused_and_leaves_no_image(
     assert 'qcow2 with a backing file, which is refused for safety' in message
     assert job.image_id == ''
     assert images_named(demo_glance, job.image_name) == []
-    assert os.listdir(importer_settings['WORK_DIR']) == []
+    # The job's folder is gone; what it downloaded stays for a retry.
+    assert job_folders(importer_settings['WORK_DIR']) == []
 
 
 def test_internal_address_is_refused(
@@ -573,3 +581,39 @@ def test_asking_iso_from_a_qcow2_explains_the_mistake(
         'This file (jammy.img) is a qcow2 disk image, not an installer ISO; '
         'choose Automatic (qcow2) or raw.')
     assert images_named(demo_glance, job.image_name) == []
+
+
+@pytest.mark.parametrize('project_of_retry', ['same', 'other'])
+def test_a_retry_continues_what_the_failed_import_downloaded(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        tmp_path, project_of_retry):
+    # Made raw, so the download goes to the work file. The first run loses
+    # its connection half-way and may not resume it: it fails.
+    name = 'retried.qcow2'
+    path, original = images.make_qcow2(str(sample_server.root), name,
+                                       size=32 * 1024 * 1024)
+    size = os.path.getsize(path)
+    sample_server.faults['/' + name] = Fault(drop_after=size // 2)
+    importer_settings['DOWNLOAD_RETRIES'] = 0
+    first = run_to_failure(submit(demo_session, stack, sample_server.url(
+        name), disk_format='raw'), 'connection_lost')
+    before = len(sample_server.requests)
+
+    # Another project's import of the URL starts from nothing (the job's
+    # token is the demo's: only the recorded project differs).
+    retry = run_to_active(submit(
+        demo_session, stack, first.source_url, disk_format='raw',
+        project_id=('another' if project_of_retry == 'other'
+                    else first.project_id)))
+
+    [(_method, _path, ranged)] = [
+        r for r in sample_server.requests[before:] if r[1] == '/' + name]
+    kept = os.listdir(os.path.join(importer_settings['WORK_DIR'], 'partial'))
+    if project_of_retry == 'same':
+        assert ranged is not None
+        assert int(ranged.split('=')[1].rstrip('-')) > size // 4
+        assert kept == []
+    else:
+        assert ranged is None
+        assert kept == [runner._partial_key(first)]
+    assert_image_holds(demo_glance, retry, original, tmp_path)
