@@ -617,3 +617,28 @@ def test_a_retry_continues_what_the_failed_import_downloaded(
         assert ranged is None
         assert kept == [runner._partial_key(first)]
     assert_image_holds(demo_glance, retry, original, tmp_path)
+
+
+@pytest.mark.parametrize('name, body', [
+    # A download page pasted instead of the file's link, large enough
+    # that the upload would start during the download.
+    ('download', b'<!DOCTYPE html>\n<html><head><title>Ubuntu</title>'
+                 b'</head><body>' + b'<p>mirror</p>\n' * 400000 +
+                 b'</body></html>\n'),
+    # A small text file: no disk image is that small.
+    ('README', b'Cloud images are in the folders below.\n' * 20),
+])
+def test_what_is_no_disk_image_is_refused_and_leaves_nothing_in_glance(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        name, body):
+    (sample_server.root / name).write_bytes(body)
+    job = submit(demo_session, stack, sample_server.url(name))
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (
+        ImportJob.FAILED, 'web_page' if name == 'download'
+        else 'not_a_disk_image')
+    assert images_named(demo_glance, job.image_name) == []
+    assert job_folders(importer_settings['WORK_DIR']) == []
