@@ -76,8 +76,8 @@ def test_a_jobs_own_earlier_run_wins_over_a_kept_download(work_root):
         assert os.path.getsize(os.path.join(path, 'source')) == 10
 
 
-def test_kept_downloads_give_way_to_the_jobs_to_come(work_root,
-                                                    monkeypatch):
+def test_kept_downloads_give_way_to_the_jobs_to_come(
+        work_root, monkeypatch):
     # Kept downloads may hold at most what the file system has free.
     for n, key in enumerate(('oldest', 'older', 'newest')):
         with workdir.work_dir('job-%d' % n) as path:
