@@ -2,11 +2,21 @@
 Horizon's own client) and as the worker does (with the job's authority).
 """
 
+import logging
+
+from django.core.cache import cache
 from glanceclient import exc as glance_exc
 from openstack_dashboard.api import glance as horizon_glance
 
 from image_importer.api import keystone
 from image_importer.engine import glance as engine_glance
+
+
+LOG = logging.getLogger(__name__)
+# The Metadata Catalog's definitions for images, read once a while per
+# project (one call per namespace).
+CATALOG_RESOURCE_TYPE = 'OS::Glance::Image'
+CATALOG_SECONDS = 300
 
 
 class ImageNotDeleted(Exception):
@@ -71,3 +81,54 @@ def delete_left_image(request, image_id):
     if not engine_glance.delete_image(horizon_glance.glanceclient(request),
                                       image_id):
         raise ImageNotDeleted(image_id)
+
+
+def metadata_catalog(request, exclude=()):
+    """The Metadata Catalog's properties for images, as Create Image
+    offers them: ``[{'title', 'description', 'properties': [{'name',
+    'title', 'description', 'type', 'enum', 'default'}]}]``, namespaces by
+    title, an object's properties titled "Object \u203a Property";
+    properties named in ``exclude`` left out. None if Glance cannot say
+    now."""
+    key = 'image-importer-catalog:%s' % request.user.project_id
+    namespaces = cache.get(key)
+    if namespaces is None:
+        try:
+            found, _more, _prev = horizon_glance.metadefs_namespace_full_list(
+                request, CATALOG_RESOURCE_TYPE)
+        except Exception:
+            LOG.warning('Could not read the Metadata Catalog', exc_info=True)
+            return None
+        namespaces = [_namespace(item) for item in found]
+        cache.set(key, namespaces, CATALOG_SECONDS)
+    catalog = []
+    for namespace in namespaces:
+        properties = [p for p in namespace['properties']
+                      if p['name'] not in exclude]
+        if properties:
+            catalog.append(dict(namespace, properties=properties))
+    return sorted(catalog, key=lambda n: n['title'].lower())
+
+
+def _namespace(item):
+    properties = [_property(name, info, '')
+                  for name, info in sorted(item.get('properties', {}).items())]
+    for obj in item.get('objects', ()):
+        properties += [_property(name, info, obj.get('name', ''))
+                       for name, info in sorted(obj.get('properties',
+                                                        {}).items())]
+    return {'title': item.get('display_name') or item.get('namespace', ''),
+            'description': item.get('description', ''),
+            'properties': properties}
+
+
+def _property(name, info, parent):
+    title = info.get('title') or name
+    return {'name': name,
+            'title': '%s \u203a %s' % (parent, title) if parent else title,
+            'description': info.get('description', ''),
+            'type': info.get('type', 'string'),
+            'enum': list(info.get('enum') or ()),
+            'default': '' if info.get('default') is None
+            else str(info['default']).lower()
+            if isinstance(info['default'], bool) else str(info['default'])}

@@ -189,3 +189,36 @@ def test_edit_and_retry_replaces_a_failed_import(horizon, samples,
     assert rows.first.get_attribute('data-object-id') != old
     [image] = demo_glance.images.list(filters={'name': name})
     demo_glance.images.delete(image.id)
+
+
+def test_properties_come_from_the_metadata_catalog(
+        horizon, samples, small_page, demo_glance):
+    # As in Create Image: the Metadata step offers Glance's Metadata
+    # Catalog; an item added by keyboard becomes a line to complete.
+    page = small_page
+    name = 'catalog.qcow2'
+    images.make_qcow2(str(samples.root), name)
+    login(page, horizon, 'demo', 'demo')
+    page.click('#image_imports__action_create')
+    page.wait_for_selector('#id_source_url')
+    page.fill('#id_source_url', samples.url(name))
+    page.click('.modal .nav-pills a:has-text("Metadata")')
+
+    page.fill('#metadata_catalog_filter', 'disk bus')
+    add = page.get_by_role('button', name='Add Disk Bus', exact=True)
+    add.focus()
+    page.keyboard.press('Enter')
+    assert page.input_value('#id_metadata') == 'hw_disk_bus='
+    page.keyboard.type('virtio')
+    assert page.input_value('#id_metadata') == 'hw_disk_bus=virtio'
+    assert 'Values: scsi' in page.inner_text('#metadata_catalog_description')
+    page.screenshot(path=str(ARTIFACTS / 'metadata-catalog.png'))
+
+    page.click('.modal-footer .btn-primary')
+    row = page.locator('#image_imports tbody tr', has_text=name).first
+    status_cell(row).filter(has_text='Active').wait_for(timeout=60_000)
+    [image] = demo_glance.images.list(filters={'name': name})
+    try:
+        assert image.hw_disk_bus == 'virtio'
+    finally:
+        demo_glance.images.delete(image.id)

@@ -10,7 +10,8 @@ from image_importer.dashboards.project.image_imports import checks
 
 class ImporterMixin:
     """An empty Glance for the Import Image workflow (its kernel and
-    ramdisk choices) and for the quota check before a submit, and a
+    ramdisk choices, its Metadata Catalog) and for the quota check before
+    a submit, and a
     source URL check at submit that found nothing to say (Horizon's test
     case refuses real HTTP calls); a test that cares about one mocks it
     again (``helpers.create_mocks``, ``mock_check.return_value``)."""
@@ -22,7 +23,8 @@ class ImporterMixin:
         mocked = [(helpers.api.glance, 'image_list_detailed',
                    ([], False, False)),
                   (api_glance, 'check_quota', None),
-                  (api_glance, 'image_exists', True)]
+                  (api_glance, 'image_exists', True),
+                  (api_glance, 'metadata_catalog', [])]
         if self.mock_source_check:
             mocked.append((checks, 'check', checks.Checked()))
         for target, attribute, answer in mocked:

@@ -1,6 +1,8 @@
 """The Import Image workflow: Source, Details (everything Create Image
 asks) and Metadata, in a modal."""
 
+import functools
+
 from django.conf import settings
 from django.core import validators
 from django.forms import ValidationError
@@ -261,11 +263,13 @@ class DetailsStep(workflows.Step):
 
 
 class MetadataAction(workflows.Action):
+    # Create Image's label for the properties the image will have.
     metadata = forms.CharField(
-        label=_('Custom Properties'), required=False,
-        widget=forms.Textarea(attrs={'rows': 6,
+        label=_('Existing Metadata'), required=False,
+        widget=forms.Textarea(attrs={'rows': 10,
                                      'placeholder': 'hw_disk_bus=virtio'}),
-        help_text=_('One key=value per line, e.g. os_distro=ubuntu.'))
+        help_text=_('One key=value per line: add items from Available '
+                    'Metadata, or type your own.'))
 
     class Meta:
         name = _('Metadata')
@@ -295,8 +299,15 @@ class MetadataAction(workflows.Action):
 
 class MetadataStep(workflows.Step):
     action_class = MetadataAction
-    template_name = 'project/image_imports/_step.html'
+    template_name = 'project/image_imports/_metadata_step.html'
     contributes = ('metadata',)
+
+    @functools.cached_property
+    def catalog(self):
+        """The Metadata Catalog's properties for images, but those the
+        other steps set (None if Glance cannot say now)."""
+        return api_glance.metadata_catalog(self.workflow.request,
+                                           exclude=RESERVED_PROPERTIES)
 
 
 class ImportImage(workflows.Workflow):

@@ -374,6 +374,33 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
         self.assertIn('could not be checked now (Could not connect',
                       ' '.join(str(m) for m in res.context['messages']))
 
+    def test_the_metadata_step_offers_the_metadata_catalog(self):
+        self.mock_metadata_catalog.return_value = [{
+            'title': 'libvirt Driver Options for Images', 'description': '',
+            'properties': [{'name': 'hw_disk_bus', 'title': 'Disk Bus',
+                            'description': 'The disk controller.',
+                            'type': 'string', 'enum': ['scsi', 'virtio'],
+                            'default': ''}]}]
+
+        res = self.client.get(CREATE_URL)
+
+        self.assertContains(res, 'Available Metadata')
+        self.assertContains(res, 'data-key="hw_disk_bus"')
+        self.assertContains(res, 'aria-label="Add Disk Bus"')
+        self.assertContains(res, 'The disk controller. Values: scsi, virtio')
+        # What the other steps set is not offered again.
+        exclude = self.mock_metadata_catalog.call_args[1]['exclude']
+        self.assertLessEqual({'os_distro', 'os_version', 'architecture',
+                              'min_disk'}, exclude)
+
+    def test_the_metadata_step_works_without_the_catalog(self):
+        self.mock_metadata_catalog.return_value = None
+
+        res = self.client.get(CREATE_URL)
+
+        self.assertContains(res, 'The Metadata Catalog cannot be read now')
+        self.assertContains(res, 'name="metadata"')
+
     def test_edit_and_retry_fills_the_form_as_it_was(self):
         old = make_job(self.tenant.id, state=ImportJob.FAILED,
                        image_name='jammy', disk_format='iso', min_disk=3,
