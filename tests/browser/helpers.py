@@ -30,6 +30,16 @@ def submit_import(page, url, screenshot=None, check=False, checksum=None):
     return row
 
 
+def choose(page, field, label):
+    """Pick ``label`` in a Horizon themable select as a user does; return
+    every label the select offered."""
+    select = page.locator('.themable-select', has=page.locator('#id_' + field))
+    select.locator('button.dropdown-toggle').click()
+    offered = select.locator('ul.dropdown-menu a').all_inner_texts()
+    select.locator('ul.dropdown-menu a', has_text=label).click()
+    return [text.strip() for text in offered]
+
+
 def login(page, horizon, user, password):
     page.goto(horizon.url + '/auth/login/')
     page.fill('#id_username', user)

@@ -6,6 +6,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 import pytest
 
 from tests.browser.helpers import ARTIFACTS
+from tests.browser.helpers import choose
 from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
@@ -69,16 +70,6 @@ def test_import_reaches_active_without_reloading(horizon, samples, page):
     assert sorted('image_imports' in link.get_attribute('href')
                   for link in links.all()) == [False, True]
     page.screenshot(path=str(ARTIFACTS / 'import-active.png'), full_page=True)
-
-
-def choose(page, field, label):
-    """Pick ``label`` in a Horizon themable select as a user does; return
-    every label the select offered."""
-    select = page.locator('.themable-select', has=page.locator('#id_' + field))
-    select.locator('button.dropdown-toggle').click()
-    offered = select.locator('ul.dropdown-menu a').all_inner_texts()
-    select.locator('ul.dropdown-menu a', has_text=label).click()
-    return [text.strip() for text in offered]
 
 
 def test_kernel_and_ramdisk_chosen_in_the_form_reach_the_image(

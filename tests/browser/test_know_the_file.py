@@ -2,9 +2,13 @@
 cloud image (a qcow2 named .img) that they wish to make an ISO, and a
 download page pasted instead of the file's link."""
 
+import os
+import time
+
 import pytest
 
 from tests.browser.helpers import ARTIFACTS
+from tests.browser.helpers import choose
 from tests.browser.helpers import login
 from tests.browser.helpers import status_cell
 from tests.browser.helpers import submit_import
@@ -27,12 +31,6 @@ def open_form(page, url):
 
 def details(page):
     page.click('.modal .nav-pills a:has-text("Details")')
-
-
-def choose(page, field, label):
-    select = page.locator('.themable-select', has=page.locator('#id_' + field))
-    select.locator('button.dropdown-toggle').click()
-    select.locator('ul.dropdown-menu a', has_text=label).click()
 
 
 def test_the_format_is_known_before_submit_and_iso_refused(
@@ -189,6 +187,51 @@ def test_edit_and_retry_replaces_a_failed_import(horizon, samples,
     assert rows.first.get_attribute('data-object-id') != old
     [image] = demo_glance.images.list(filters={'name': name})
     demo_glance.images.delete(image.id)
+
+
+def test_edit_and_retry_continues_the_stopped_download(
+        horizon, samples, small_page, demo_glance):
+    # Made raw, the download goes to the worker's disk; stopped part-way
+    # (about 32 MiB at 4 MiB/s), the retry asks the server for the rest.
+    page = small_page
+    name = 'stopped-disk.qcow2'
+    path, _data = images.make_qcow2(str(samples.root), name,
+                                    size=64 * 1024 * 1024)
+    size = os.path.getsize(path)
+    login(page, horizon, 'demo', 'demo')
+    page.click('#image_imports__action_create')
+    page.wait_for_selector('#id_source_url')
+    page.fill('#id_source_url', samples.url(name))
+    details(page)
+    choose(page, 'disk_format', 'Raw')
+    page.click('.modal-footer .btn-primary')
+    rows = page.locator('#image_imports tbody tr', has_text=name)
+    row = rows.first
+    status_cell(row).filter(has_text='Downloading').wait_for(timeout=30_000)
+    old = row.get_attribute('data-object-id')
+    time.sleep(3)       # about 12 MiB
+    page.click('#image_imports__row_%s__action_cancel' % old)
+    page.click('.modal-footer .btn-danger, .modal-footer .btn-primary')
+    status_cell(row).filter(has_text='Cancelled').wait_for(timeout=30_000)
+    before = len(samples.requests)
+
+    row.locator('.dropdown-toggle').click()
+    page.click('#image_imports__row_%s__action_edit_retry' % old)
+    page.wait_for_selector('#id_source_url')
+    page.click('.modal-footer .btn-primary')
+    status_cell(rows.first).filter(has_text='Active').wait_for(
+        timeout=60_000)
+
+    # The worker's request is the last: the check at submit reads the
+    # first MiBs before it.
+    ranged = [r[2] for r in samples.requests[before:]
+              if r[0] == 'GET' and r[1] == '/' + name][-1]
+    assert ranged and int(ranged.split('=')[1].rstrip('-')) >= size // 8
+    [image] = demo_glance.images.list(filters={'name': name})
+    try:
+        assert (image.disk_format, image.size) == ('raw', 64 * 1024 * 1024)
+    finally:
+        demo_glance.images.delete(image.id)
 
 
 def test_properties_come_from_the_metadata_catalog(
