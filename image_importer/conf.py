@@ -8,11 +8,13 @@ import logging
 import os
 import stat
 import tempfile
+import urllib.parse
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from image_importer.engine import fetch
+from image_importer.engine import provenance
 
 LOG = logging.getLogger(__name__)
 
@@ -91,6 +93,15 @@ DEFAULTS = {
     # (role removed) cannot: its failure names the image, and "Delete
     # Import and Image" (the user's or an admin's) removes it.
     'OVERLAP_UPLOAD': True,
+    # Look beside each image for the checksum files its publisher put
+    # there (SHA256SUMS, CHECKSUM, ...) when the user gives none.
+    'FIND_CHECKSUMS': True,
+    # A folder of the OpenPGP public keys this cloud trusts to sign
+    # checksum files (gpg --export [--armor] of each publisher's key).
+    'TRUSTED_KEYS_DIR': None,
+    # Hosts whose images must come with a checksum file signed by a
+    # trusted key ('*': every host); an import without one fails.
+    'REQUIRE_SIGNATURE': (),
     # Limits on jobs; 0 means no limit. A submit over a queued limit is
     # refused with a message; a job over a running limit waits its turn.
     'MAX_RUNNING_PER_PROJECT': 2,
@@ -177,6 +188,16 @@ def private_dir(name):
                     'private (mode 0700)', name, path)
         os.chmod(path, 0o700)
     return path
+
+
+def checksum_policy(url):
+    """The operator's checksum policy (``engine.provenance.Policy``) for
+    an import from ``url``."""
+    host = (urllib.parse.urlsplit(url).hostname or '').lower()
+    required = {name.lower() for name in get('REQUIRE_SIGNATURE')}
+    return provenance.Policy(
+        find=get('FIND_CHECKSUMS'), trusted_keys=get('TRUSTED_KEYS_DIR'),
+        require_signature='*' in required or host in required)
 
 
 def url_policy(**overrides):

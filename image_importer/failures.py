@@ -186,6 +186,17 @@ MESSAGES = {
                                'cloud can check (MD5, SHA-1 or SHA-2), or the '
                                'URL returned something else, such as a web '
                                'page. Check its URL.'),
+    'signature_bad': _('The signature %(signature)s does not match the '
+                       'checksum file %(file)s: one of them was altered on '
+                       'the way or on the server, so neither can be trusted. '
+                       'Nothing was downloaded. Try another mirror, or tell '
+                       'the publisher.'),
+    'signature_required': _('This cloud imports from %(host)s only images '
+                            'whose checksum file is signed by a key it '
+                            'trusts, and this one is not (%(outcome)s). '
+                            'Use the publisher\'s own mirror, which '
+                            'publishes signed checksum files, or ask the '
+                            'operator to trust the publisher\'s key.'),
     'checksum_mismatch': _('The file\'s %(algorithm)s checksum is '
                            '%(actual)s, not the expected %(expected)s: the '
                            'download is damaged or not the file you meant. '

@@ -12,7 +12,6 @@ from image_importer.api import glance as api_glance
 from image_importer.api import keystone
 from image_importer import crypto
 from image_importer.engine import fetch
-from image_importer.engine import pipeline
 from image_importer import limits
 from image_importer.models import ImportJob
 from image_importer.models import InvalidTransition
@@ -125,7 +124,7 @@ def delete(request, job, with_image=False):
 
 def name_from_url(url):
     """The file name at the end of a URL's path ('' when there is none)."""
-    return pipeline.file_name(url)[:255]
+    return fetch.file_name(url)[:255]
 
 
 def source_host(url):

@@ -109,6 +109,10 @@ class ImportJob(models.Model):
     checksums = models.JSONField(default=dict, blank=True)
     checksum_verified = models.CharField(max_length=16, blank=True)
     suggestions = models.JSONField(default=dict, blank=True)
+    # What the image is checked against and who vouches for it
+    # (``engine.provenance.Provenance.as_dict``), known before the
+    # download.
+    provenance = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_params = models.JSONField(default=dict, blank=True)
 
@@ -235,6 +239,12 @@ class ImportJob(models.Model):
             phases[-1]['routes'] = phases[-1].get('routes', []) + [route]
         self._update({'phases': phases, 'source_format': source_format},
                      state=self.state, lease_owner=self.lease_owner)
+
+    def note_provenance(self, provenance):
+        """What the image will be checked against, and who vouches for
+        it, decided before the download."""
+        self._update({'provenance': provenance}, state=self.state,
+                     lease_owner=self.lease_owner)
 
     def record_progress(self, done, total, lease_seconds, **fields):
         """Write progress and renew the lease; StateConflict if we lost it."""

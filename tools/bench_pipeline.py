@@ -52,6 +52,9 @@ class NullReporter:
     def route(self, name, source_format):
         pass
 
+    def provenance(self, origin):
+        pass
+
 
 def make_images(directory, size):
     directory.mkdir(parents=True, exist_ok=True)

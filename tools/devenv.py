@@ -30,6 +30,8 @@ SYSTEM_PACKAGES = {'qemu-img': 'qemu-utils', 'nbdcopy': 'libnbd-bin',
                    'chromium': 'chromium',
                    'xz': 'xz-utils', 'bzip2': 'bzip2', 'zstd': 'zstd',
                    'openssl': 'openssl',
+                   # verifies signed checksum files; gpg makes test keys
+                   'gpgv': 'gpgv', 'gpg': 'gpg',
                    # serves the static files of the operator tests' Horizon
                    'nginx': 'nginx',
                    'redis-server': 'redis-server',

@@ -14,6 +14,7 @@ import http.client
 import http.server
 import pathlib
 import re
+import shutil
 import ssl
 import threading
 import time
@@ -69,6 +70,11 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if fault.header_trickle:
             return self._trickle_headers(fault.header_trickle)
         path = pathlib.Path(self.translate_path(self.path))
+        if path.is_dir() and self.server.listing and self.path.endswith('/'):
+            listing = self.list_directory(str(path))   # sends the headers
+            if body and listing is not None:
+                shutil.copyfileobj(listing, self.wfile)
+            return None
         if not path.is_file():
             return self._status(404)
         stat = path.stat()
@@ -160,7 +166,8 @@ class FileServer:
     an import in progress; ``tls=(certfile, keyfile)`` serves https.
     """
 
-    def __init__(self, directory, port=0, rate=None, tls=None):
+    def __init__(self, directory, port=0, rate=None, tls=None,
+                 listing=False):
         self.root = pathlib.Path(directory)
         self.scheme = 'https' if tls else 'http'
         handler = functools.partial(Handler, directory=str(directory))
@@ -171,6 +178,9 @@ class FileServer:
         self.httpd.authorizations = []
         self.httpd.rate = rate
         self.httpd.faults = {}
+        # Answer a folder's URL with an HTML index of its files, as most
+        # mirrors do.
+        self.httpd.listing = listing
         if tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)

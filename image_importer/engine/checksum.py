@@ -116,18 +116,21 @@ def _entries(text):
         yield algorithm, match['hex'].lower(), (None if name == '-' else name)
 
 
-def parse_checksum_file(text, filename, algorithm=None):
+def parse_checksum_file(text, filename, algorithm=None, nameless=True):
     """Pick ``filename``'s checksum out of a checksum file's text.
 
     A line without a name (a lone hash, or ``-`` for standard input) counts
-    for any file. When several lines fit, the strongest algorithm wins.
+    for any file, unless ``nameless`` is False (a file found beside the
+    image that is not its own). When several lines fit, the strongest
+    algorithm wins.
     """
     wanted = _wanted(algorithm)
     entries = list(_entries(text))
     if not entries:
         raise ImportFailure('checksum_file_invalid')
     base = filename.rsplit('/', 1)[-1]
-    names = {None, base, urllib.parse.unquote(base)}
+    names = {base, urllib.parse.unquote(base)} | ({None} if nameless
+                                                  else set())
     fitting = [Expected(a, h) for a, h, name in entries
                if name in names and wanted in (None, a)]
     if not fitting:

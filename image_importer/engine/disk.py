@@ -54,14 +54,16 @@ class DiskInfo:
     qemu_format: str     # qemu-img driver that reads it
 
 
-def _env():
+def child_env():
+    """The environment of a tool the worker runs: a known locale and
+    PATH, nothing of the worker's own (its settings, proxies)."""
     return {'LC_ALL': 'C', 'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
 
 
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent():
+def die_with_parent():
     """In the child, before exec: the kernel kills qemu-img if the worker
     dies, even by SIGKILL, so no conversion outlives its job."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -69,7 +71,8 @@ def _die_with_parent():
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _limited(limits, cmd):
+def limited(limits, cmd):
+    """``cmd`` run under ``limits`` (memory, CPU time), by prlimit."""
     return ([sys.executable, '-m', 'oslo_concurrency.prlimit'] +
             limits.prlimit_args() + ['--'] + cmd)
 
@@ -146,8 +149,8 @@ def qemu_info(path, qemu_format):
            '--force-share', path]
     try:
         out, _err = processutils.execute(
-            *_limited(INFO_LIMITS, cmd), env_variables=_env(),
-            timeout=INFO_TIMEOUT, preexec_fn=_die_with_parent)
+            *limited(INFO_LIMITS, cmd), env_variables=child_env(),
+            timeout=INFO_TIMEOUT, preexec_fn=die_with_parent)
     except processutils.ProcessExecutionError as exc:
         raise ImportFailure('qemu_failed', step='info',
                             detail=(exc.stderr or '').strip()[-500:])
@@ -228,8 +231,8 @@ def extents(src, src_info):
     errors_path = src + '.map.stderr'
     try:
         with open(errors_path, 'w+b') as errors:
-            proc = subprocess.Popen(_limited(INFO_LIMITS, cmd), env=_env(),
-                                    preexec_fn=_die_with_parent,
+            proc = subprocess.Popen(limited(INFO_LIMITS, cmd), env=child_env(),
+                                    preexec_fn=die_with_parent,
                                     stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=errors)
             try:
@@ -354,8 +357,9 @@ def _nbdcopy_chunks(src, src_info, errors_path):
            src_info.qemu_format, src, ']', '-']
     try:
         with open(errors_path, 'w+b') as errors:
-            proc = subprocess.Popen(_limited(CONVERT_LIMITS, cmd),
-                                    env=_env(), preexec_fn=_die_with_parent,
+            proc = subprocess.Popen(limited(CONVERT_LIMITS, cmd),
+                                    env=child_env(),
+                                    preexec_fn=die_with_parent,
                                     stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=errors)
             try:
@@ -376,8 +380,8 @@ def _nbdcopy_chunks(src, src_info, errors_path):
 
 
 def _run_convert(cmd, errors, dst, total, progress):
-    proc = subprocess.Popen(_limited(CONVERT_LIMITS, cmd), env=_env(),
-                            preexec_fn=_die_with_parent,
+    proc = subprocess.Popen(limited(CONVERT_LIMITS, cmd), env=child_env(),
+                            preexec_fn=die_with_parent,
                             stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=errors)
     try:

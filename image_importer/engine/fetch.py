@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import ipaddress
 import logging
+import posixpath
 import re
 import socket
 import threading
@@ -52,6 +53,12 @@ IPV4_TAIL = tuple(ipaddress.ip_network(net) for net in (
     '::/96',                # IPv4-compatible (deprecated)
 ))
 SIX_TO_FOUR = ipaddress.ip_network('2002::/16')
+
+
+def file_name(url):
+    """The file name a URL's path ends with (unquoted)."""
+    return urllib.parse.unquote(posixpath.basename(
+        urllib.parse.urlsplit(url).path))
 
 
 def split_credentials(url):

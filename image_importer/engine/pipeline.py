@@ -24,15 +24,14 @@ Glance whole before the checksum and the safety checks pass.
 
 import contextlib
 import dataclasses
+import datetime
 import enum
 import errno
 import json
 import logging
 import os
-import posixpath
 import shutil
 import time
-import urllib.parse
 
 from oslo_utils.imageutils import format_inspector
 
@@ -43,13 +42,13 @@ from image_importer.engine import fetch
 from image_importer.engine import glance
 from image_importer.engine import overlap
 from image_importer.engine import preview
+from image_importer.engine import provenance
 from image_importer.engine import qcow2
 from image_importer.engine import suggest
 from image_importer.engine import unpack
 
 LOG = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024
-CHECKSUM_FILE_LIMIT = 1024 * 1024
 ZERO_CHUNK = bytes(CHUNK_SIZE)
 # Always computed, whatever the user gave, so the job can show it.
 DISPLAY_ALGORITHM = 'sha256'
@@ -78,6 +77,22 @@ class ImportRequest:
     upload_retry_delay: float = 2.0
     # Upload while downloading when no conversion is needed.
     overlap: bool = False
+    # Look for published checksums, and whose signatures to trust.
+    checksum_policy: provenance.Policy = provenance.Policy()
+    # Set by ``run``: what the image is checked against, and when.
+    origin: provenance.Provenance = provenance.Provenance()
+    fetched_at: str = ''
+
+
+def image_fields(request, target, source_format, compression=None,
+                 member=None):
+    """The Glance fields of the image in ``target`` format: the request's,
+    and where the image came from (``provenance.properties``)."""
+    fields = dict(request.image_meta(target))
+    fields.update(provenance.properties(
+        request.origin, request.url, request.fetched_at, source_format,
+        target, compression, member))
+    return fields
 
 
 @dataclasses.dataclass
@@ -94,6 +109,7 @@ class ImportResult:
     suggestions: dict = dataclasses.field(default_factory=dict)
     # Bytes of the download an earlier run had already received.
     resumed_at: int = 0
+    origin: provenance.Provenance = provenance.Provenance()
 
 
 @dataclasses.dataclass
@@ -111,11 +127,6 @@ class Downloaded:
     resumed_at: int = 0
     # Fed to the upload as it arrived: the work file holds only its start.
     streamed: bool = False
-
-
-def file_name(url):
-    return urllib.parse.unquote(posixpath.basename(
-        urllib.parse.urlsplit(url).path))
 
 
 def _free(workdir, reserve):
@@ -192,20 +203,13 @@ def require_space(workdir, needed, reserve):
         raise ImportFailure('disk_full', needed=needed, free=max(free, 0))
 
 
-def expected_checksum(request):
-    """The checksum to verify against, from the job or its checksum file."""
-    if request.expected_checksum:
-        return checksum.parse_expected(request.expected_checksum)
-    if request.checksum_url:
-        # The source's credentials go only to the source's own server.
-        same = (request.fetcher.policy.target(request.url) ==
-                request.fetcher.policy.target(request.checksum_url))
-        text = request.fetcher.fetch_small(
-            request.checksum_url, CHECKSUM_FILE_LIMIT,
-            credentials=request.credentials if same else None)
-        return checksum.parse_checksum_file(
-            text.decode('utf-8', 'replace'), file_name(request.url))
-    return None
+def establish(request):
+    """What the image is checked against, and who vouches for it
+    (``provenance.Provenance``), before the download."""
+    return provenance.establish(
+        request.fetcher, request.url, request.credentials,
+        expected_checksum=request.expected_checksum,
+        checksum_url=request.checksum_url, policy=request.checksum_policy)
 
 
 class _HashingReader:
@@ -537,11 +541,14 @@ class _Sender:
         self.format = None
         self.upload = None
         self.raw = None           # a _RawFromQcow2 that feeds the upload
+        self.found = None         # the format found as the image arrived
+        self.stream = None        # what unpacks the download (unpack)
 
     def reads(self, stream):
         """The download's bytes come through ``stream`` (``unpack``): the
         bytes written are the download's own unless it unpacks them."""
         self.unchanged = stream.compression is None and stream.archive is None
+        self.stream = stream
 
     def feed(self, data):
         """The next bytes of the image, to the upload."""
@@ -573,11 +580,12 @@ class _Sender:
             return
         self.route = choose_route(
             found, self.request.disk_format or found,
-            file_name(self.request.url), arriving=True,
+            fetch.file_name(self.request.url), arriving=True,
             streaming=self.streaming, can_stream_raw=disk.can_stream_raw())
-        LOG.info('%s: %s, to be %s', file_name(self.request.url), found,
+        LOG.info('%s: %s, to be %s', fetch.file_name(self.request.url), found,
                  self.route.value)
         self.reporter.route(self.route.name, found)
+        self.found = found
         if self.route is Route.AS_DOWNLOADED:
             out.flush()
             self.start(found, size,
@@ -645,7 +653,9 @@ class _Sender:
         (``hashing`` off: ``finish`` is given the download's hash)."""
         self.format = disk_format
         image_id = glance.create_image(
-            self.request.glance_client, self.request.image_meta(disk_format),
+            self.request.glance_client, image_fields(
+                self.request, disk_format, self.found,
+                self.stream.compression, self.stream.member),
             self.reporter.image_created, self.request.image_id)
         self.upload = overlap.EarlyUpload(
             self.request.glance_client, image_id,
@@ -725,9 +735,13 @@ def run(request, workdir, reporter):
     Files are created under ``workdir`` only, with fixed names; the caller
     removes the directory whatever happens.
     """
-    expected = expected_checksum(request)
+    origin = establish(request)
+    reporter.provenance(origin)
+    request = dataclasses.replace(
+        request, origin=origin, fetched_at=datetime.datetime.now(
+            datetime.timezone.utc).isoformat(timespec='seconds'))
     try:
-        return _run(request, workdir, reporter, expected)
+        return _run(request, workdir, reporter)
     except _UploadBroke as again:
         # The bytes went to Glance, not to the disk: download them again,
         # this time to the work file, and upload that with its retries.
@@ -738,10 +752,12 @@ def run(request, workdir, reporter):
             request, overlap=False, image_id=again.image_id,
             upload_retries=request.upload_retries - 1,
             upload_retry_delay=request.upload_retry_delay * 2)
-        return _run(request, workdir, reporter, expected)
+        return _run(request, workdir, reporter)
 
 
-def _run(request, workdir, reporter, expected):
+def _run(request, workdir, reporter):
+    origin = request.origin
+    expected = origin.expected
     algorithms = sorted({DISPLAY_ALGORITHM} |
                         ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
@@ -784,9 +800,10 @@ def _run(request, workdir, reporter, expected):
         compression=received.compression, archive_member=received.member,
         checksums=received.checksums,
         verified=expected.algorithm if expected else None,
+        origin=origin,
         resumed_at=received.resumed_at,
         suggestions=suggest.suggest(received.member or
-                                    file_name(request.url),
+                                    fetch.file_name(request.url),
                                     info.virtual_size))
 
 
@@ -858,11 +875,11 @@ def _route_once_downloaded(request, sender, info, target, reporter):
     """The route for the whole file (the format as qemu-img confirmed it),
     when none fed the upload as the download arrived, or that one fell
     through. Recorded when it differs from the one chosen early."""
-    route = choose_route(info.format, target, file_name(request.url),
+    route = choose_route(info.format, target, fetch.file_name(request.url),
                          arriving=False, streaming=sender.streaming,
                          can_stream_raw=disk.can_stream_raw())
     if route is not sender.route:
-        LOG.info('%s: %s, to be %s', file_name(request.url), info.format,
+        LOG.info('%s: %s, to be %s', fetch.file_name(request.url), info.format,
                  route.value)
         reporter.route(route.name, info.format)
     return route
@@ -876,7 +893,9 @@ def _upload_file(along, data):
         check_output(request, size, target, info.format)
     along.reporter.phase('uploading')
     image_id = glance.upload(
-        request.glance_client, request.image_meta(target), data, size,
+        request.glance_client, image_fields(
+            request, target, info.format, along.received.compression,
+            along.received.member), data, size,
         along.reporter.progress, along.reporter.image_created,
         image_id=request.image_id, retries=request.upload_retries,
         delay=request.upload_retry_delay)

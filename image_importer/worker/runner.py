@@ -109,6 +109,10 @@ class JobReporter:
     def route(self, name, source_format):
         with_database(self._write, self.job.note_route, name, source_format)
 
+    def provenance(self, origin):
+        with_database(self._write, self.job.note_provenance,
+                      origin.as_dict())
+
     def image_created(self, image_id):
         with_database(self._write, self.job.record_progress,
                       self.job.bytes_done, self.job.bytes_total, self.lease,
@@ -129,6 +133,7 @@ def build_request(job):
         reserve=conf.get('WORK_DIR_RESERVE'),
         expected_checksum=job.expected_checksum or None,
         checksum_url=job.checksum_url or None,
+        checksum_policy=conf.checksum_policy(job.source_url),
         image_id=job.image_id or None,
         upload_retries=conf.get('UPLOAD_RETRIES'),
         overlap=conf.get('OVERLAP_UPLOAD'),

@@ -253,3 +253,6 @@ class Reporter:
 
     def route(self, name, source_format):
         pass
+
+    def provenance(self, origin):
+        pass

@@ -31,6 +31,9 @@ class Reporter:
     def route(self, name, source_format):
         self.calls.append(('route', name))
 
+    def provenance(self, origin):
+        self.calls.append(('provenance', origin.checksum_from))
+
 
 @pytest.fixture
 def small_fs(small_tmpfs):

@@ -20,6 +20,8 @@ from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
 from image_importer.engine import preview
+from image_importer.engine import provenance
+from image_importer.engine import signature
 from image_importer.engine import suggest
 from image_importer import failures
 
@@ -47,6 +49,9 @@ class Checked:
     look: preview.Preview | None = None
     failure: ImportFailure | None = None
     unchecked: str = ''
+    # What the publisher's checksum files say (``provenance.Provenance``),
+    # when asked for; None when they could not be read now.
+    origin: provenance.Provenance | None = None
 
     @property
     def error(self):
@@ -110,21 +115,39 @@ def _within(seconds, call, *args):
     return outcome[0]
 
 
-def _look(url, credentials):
+def _look(url, credentials, published):
     policy = conf.url_policy(connect_timeout=CHECK_TIMEOUT,
                              read_timeout=CHECK_TIMEOUT)
-    found = fetch.probe(fetch.Fetcher(policy), url, credentials)
-    return found, preview.describe(found, conf.get('MAX_VIRTUAL_SIZE'),
-                                   conf.get('MAX_IMAGE_SIZE'))
+    fetcher = fetch.Fetcher(policy)
+    found = fetch.probe(fetcher, url, credentials)
+    look = preview.describe(found, conf.get('MAX_VIRTUAL_SIZE'),
+                            conf.get('MAX_IMAGE_SIZE'))
+    origin = None
+    if published and look.refusal is None:
+        origin = _published(fetcher, url, credentials)
+    return found, look, origin
 
 
-def check(url, credentials=None):
+def _published(fetcher, url, credentials):
+    """What the publisher's checksum files say, as the worker will read
+    them; a bad signature or a missing required one refuses the URL."""
+    try:
+        return provenance.establish(fetcher, url, credentials,
+                                    policy=conf.checksum_policy(url))
+    except ImportFailure as exc:
+        if exc.code in ('signature_bad', 'signature_required'):
+            raise
+        return None     # the worker tries again, longer
+
+
+def check(url, credentials=None, published=False):
     """Check ``url`` (credentials in it, else ``credentials``, go to its
-    server only)."""
+    server only); with ``published``, look for its publisher's checksum
+    files too."""
     url, in_url = fetch.split_credentials(url)
     credentials = in_url or credentials
     deadline = conf.get('CHECK_URL_DEADLINE')
-    outcome = _within(deadline, _look, url, credentials)
+    outcome = _within(deadline, _look, url, credentials, published)
     if outcome is None:
         return Checked(unchecked=str(_(
             'The server did not answer within %d seconds.') % deadline))
@@ -134,8 +157,9 @@ def check(url, credentials=None):
                                                        failure.params)))
     if failure is not None:
         return Checked(failure=failure)
-    found, look = result
-    return Checked(found=found, look=look, failure=look.refusal)
+    found, look, origin = result
+    return Checked(found=found, look=look, failure=look.refusal,
+                   origin=origin)
 
 
 def _may_pass(failure):
@@ -191,6 +215,40 @@ def summary(checked):
                                 if look.format not in ('raw', 'iso')
                                 else None),
         'suggestions': hints,
+        'published': published_summary(checked.origin, name),
+    }
+
+
+VERIFICATIONS = {
+    signature.SIGNED: _('signed by %(signer)s (%(fingerprint)s)'),
+    signature.UNKNOWN_KEY: _('signed, by a key this cloud does not trust'),
+    signature.EXPIRED_KEY: _('signed by a trusted key that has expired'),
+    signature.UNSIGNED: _('not signed'),
+}
+
+
+def published_summary(origin, name):
+    """What Check URL says of the publisher's checksum files (JSON-ready),
+    or None when they were not looked at."""
+    if origin is None or origin.checksum_from not in (provenance.FOUND,
+                                                      provenance.NONE):
+        return None
+    if origin.expected is None:
+        return {'found': False, 'text': str(_(
+            'No checksum file found beside it: the import is not verified '
+            'unless you give a checksum.'))}
+    checksum_file = fetch.file_name(origin.checksum_url)
+    verdict = VERIFICATIONS[origin.verification] % {
+        'signer': origin.signer, 'fingerprint': origin.fingerprint}
+    return {
+        'found': True, 'file': checksum_file,
+        'algorithm': origin.expected.algorithm,
+        'verification': origin.verification, 'signer': origin.signer,
+        'fingerprint': origin.fingerprint,
+        'text': str(_('%(file)s found beside it, with a %(algorithm)s line '
+                      'for %(name)s; %(verdict)s.') % {
+            'file': checksum_file, 'algorithm': origin.expected.algorithm,
+            'name': name, 'verdict': verdict}),
     }
 
 

@@ -103,7 +103,7 @@ class CheckURLView(generic.View):
             return http.JsonResponse({'error': str(_(
                 'Too many checks in a short time: wait a minute, then '
                 'check again.'))}, status=429)
-        checked = checks.check(url)
+        checked = checks.check(url, published=True)
         if checked.unchecked:
             return http.JsonResponse({'error': '%s %s' % (
                 checked.unchecked, _('Check the URL, or submit it: the '

@@ -15,9 +15,12 @@ from image_importer import crypto
 from image_importer.dashboards.project.image_imports import checks
 from image_importer.dashboards.project.image_imports import tables as \
     import_tables
+from image_importer.engine import checksum
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import preview
+from image_importer.engine import provenance
+from image_importer.engine import signature
 from image_importer.models import ImportJob
 from tests.unit.dashboards import helpers as dashboard_helpers
 from tests.unit.factories import make_job
@@ -44,6 +47,12 @@ def qcow2_head(virtual_size):
         path = images.make_sparse_qcow2(folder, 'disk.qcow2', virtual_size)
         with open(path, 'rb') as f:
             return f.read()
+
+
+def one_window():
+    """Checks counted in one window of the rate, wherever the clock is
+    (a test that straddled a window's end would see its count reset)."""
+    return mock.patch.object(checks, 'time', mock.Mock(time=lambda: 6e6))
 
 
 def details_field(res, name):
@@ -476,7 +485,8 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
         self.mock_check.return_value = checks.Checked(
             failure=ImportFailure('http_status', status=404,
                                   reason='Not Found'))
-        with self.settings(IMAGE_IMPORTER={'CHECK_URL_RATE': (2, 60)}):
+        with self.settings(IMAGE_IMPORTER={'CHECK_URL_RATE': (2, 60)}), \
+                one_window():
             for _n in range(4):
                 self.client.post(CREATE_URL, {
                     'source_url': 'https://images.example.org/jammy.img',
@@ -578,6 +588,11 @@ class CheckURLTests(dashboard_helpers.TestCase):
     def setUp(self):
         super().setUp()
         cache.clear()       # the per-user rate of checks
+        # No checksum file beside any file, unless a test says otherwise.
+        patcher = mock.patch.object(provenance, 'establish',
+                                    return_value=provenance.Provenance())
+        self.establish = patcher.start()
+        self.addCleanup(patcher.stop)
 
     def check(self, url):
         return self.client.post(CHECK_URL, {'url': url})
@@ -602,7 +617,8 @@ class CheckURLTests(dashboard_helpers.TestCase):
     def test_checks_are_limited_per_user(self, probe):
         probe.side_effect = ImportFailure('http_status', status=404,
                                           reason='Not Found')
-        with self.settings(IMAGE_IMPORTER={'CHECK_URL_RATE': (3, 60)}):
+        with self.settings(IMAGE_IMPORTER={'CHECK_URL_RATE': (3, 60)}), \
+                one_window():
             codes = [self.check('https://x.example.org/%d' % n).status_code
                      for n in range(5)]
             res = self.check('https://x.example.org/again')
@@ -719,6 +735,52 @@ class CheckURLTests(dashboard_helpers.TestCase):
             '1.0\xa0GB this cloud accepts. Keep it as qcow2 (choose '
             'Automatic as the format): it stores only the part of the disk '
             'in use.', found['raw_refusal'])
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_check_tells_the_publishers_signed_checksum_file(self, probe):
+        probe.return_value = fetch.Probe(
+            url='https://images.example.org/jammy.img', size=64 << 20,
+            content_type='', file_name='jammy.img', resumable=True,
+            head=qcow2_head(GIB))
+        self.establish.return_value = provenance.Provenance(
+            checksum.Expected('sha256', 'a' * 64), provenance.FOUND,
+            'https://images.example.org/SHA256SUMS', signature.SIGNED,
+            'E4E1E754', 'Cloud Images <images@example.org>')
+
+        found = self.check('https://images.example.org/jammy.img').json()
+
+        self.assertEqual(
+            'SHA256SUMS found beside it, with a sha256 line for jammy.img; '
+            'signed by Cloud Images <images@example.org> (E4E1E754).',
+            found['published']['text'])
+        self.assertEqual('signed', found['published']['verification'])
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_check_says_when_no_checksum_file_is_found(self, probe):
+        probe.return_value = fetch.Probe(
+            url='https://images.example.org/disk.img', size=64 << 20,
+            content_type='', file_name='disk.img', resumable=True,
+            head=qcow2_head(GIB))
+
+        found = self.check('https://images.example.org/disk.img').json()
+
+        self.assertFalse(found['published']['found'])
+        self.assertIn('No checksum file found', found['published']['text'])
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_check_refuses_a_bad_signature(self, probe):
+        probe.return_value = fetch.Probe(
+            url='https://images.example.org/disk.img', size=64 << 20,
+            content_type='', file_name='disk.img', resumable=True,
+            head=qcow2_head(GIB))
+        self.establish.side_effect = ImportFailure(
+            'signature_bad', file='SHA256SUMS', signature='SHA256SUMS.gpg')
+
+        res = self.check('https://images.example.org/disk.img')
+
+        self.assertEqual(400, res.status_code)
+        self.assertIn('does not match the checksum file SHA256SUMS',
+                      res.json()['error'])
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_refuses_a_web_page(self, probe):
