@@ -16,12 +16,13 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from image_importer import conf
+from image_importer.dashboards.project.image_imports import origin as \
+    import_origin
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
 from image_importer.engine import preview
 from image_importer.engine import provenance
-from image_importer.engine import signature
 from image_importer.engine import suggest
 from image_importer import failures
 
@@ -219,14 +220,6 @@ def summary(checked):
     }
 
 
-VERIFICATIONS = {
-    signature.SIGNED: _('signed by %(signer)s (%(fingerprint)s)'),
-    signature.UNKNOWN_KEY: _('signed, by a key this cloud does not trust'),
-    signature.EXPIRED_KEY: _('signed by a trusted key that has expired'),
-    signature.UNSIGNED: _('not signed'),
-}
-
-
 def published_summary(origin, name):
     """What Check URL says of the publisher's checksum files (JSON-ready),
     or None when they were not looked at."""
@@ -237,19 +230,14 @@ def published_summary(origin, name):
         return {'found': False, 'text': str(_(
             'No checksum file found beside it: the import is not verified '
             'unless you give a checksum.'))}
+    found = origin.as_dict()
     checksum_file = fetch.file_name(origin.checksum_url)
-    verdict = VERIFICATIONS[origin.verification] % {
-        'signer': origin.signer, 'fingerprint': origin.fingerprint}
-    return {
-        'found': True, 'file': checksum_file,
-        'algorithm': origin.expected.algorithm,
-        'verification': origin.verification, 'signer': origin.signer,
-        'fingerprint': origin.fingerprint,
-        'text': str(_('%(file)s found beside it, with a %(algorithm)s line '
-                      'for %(name)s; %(verdict)s.') % {
+    return dict(
+        found, found=True, file=checksum_file,
+        text=str(_('%(file)s found beside it, with a %(algorithm)s line '
+                   'for %(name)s; %(verdict)s.') % {
             'file': checksum_file, 'algorithm': origin.expected.algorithm,
-            'name': name, 'verdict': verdict}),
-    }
+            'name': name, 'verdict': import_origin.verdict(found)}))
 
 
 def _message(failure):

@@ -17,6 +17,8 @@ from horizon.utils import settings as horizon_settings
 from openstack_dashboard.api import base as api_base
 from openstack_dashboard.utils import settings as setting_utils
 
+from image_importer.dashboards.project.image_imports import origin as \
+    import_origin
 from image_importer import failures
 from image_importer import jobs
 from image_importer import limits
@@ -314,6 +316,11 @@ def progress(job):
             'word-break: break-word">{}</div>',
             shortened(failures.describe(job.error_code, job.error_params),
                       90))
+    if job.state == ImportJob.ACTIVE:
+        # How far the image is vouched for (the job page says it whole).
+        return format_html(
+            '<div style="max-width: 22em; overflow-wrap: anywhere">{}</div>',
+            shortened(import_origin.row_text(job) or '-', 70))
     if not job.is_running:
         return '-'
     done, total = job.bytes_done, job.bytes_total

@@ -16,6 +16,8 @@ from horizon import workflows
 
 from image_importer.api import glance as api_glance
 from image_importer.dashboards.project.image_imports import checks
+from image_importer.dashboards.project.image_imports import origin as \
+    import_origin
 from image_importer.dashboards.project.image_imports import tables as \
     import_tables
 from image_importer.dashboards.project.image_imports import workflows as \
@@ -166,6 +168,23 @@ def timeline(job):
     return rows
 
 
+def origin_of(job):
+    """Where the job's checksum came from and who vouches for it, for
+    its page; None for a job that recorded none (not reached, or older
+    than provenance records)."""
+    found = job.provenance
+    if not found:
+        return None
+    return {
+        'source': import_origin.checksum_source(found),
+        'url': found.get('checksum_url', ''),
+        'expected': ('%s:%s' % (found['algorithm'], found['expected'])
+                     if found.get('algorithm') else ''),
+        'verdict': import_origin.verdict(found),
+        'signed': found.get('verification') == 'signed',
+    }
+
+
 class DetailView(views.HorizonTemplateView):
     """A job's page: what it found and did, live while it runs (its
     script reloads the page's parts every poll interval), with the row's
@@ -196,6 +215,7 @@ class DetailView(views.HorizonTemplateView):
             index_url=self.index_url,
             show_owner=self.scope is not jobs.project_jobs,
             progress=import_tables.progress(job),
+            origin=origin_of(job),
             # The row's actions; they post to the table's page.
             actions=self.table_class(self.request).render_row_actions(job),
             url=self.index_url)

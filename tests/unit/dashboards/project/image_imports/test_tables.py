@@ -18,6 +18,12 @@ from tests.unit.factories import make_job
 INDEX_URL = reverse('horizon:project:image_imports:index')
 ADMIN_URL = reverse('horizon:admin:image_imports:index')
 LAUNCH_RULES = (('compute', 'os_compute_api:servers:create'),)
+SIGNED_PROVENANCE = {
+    'checksum_from': 'found',
+    'checksum_url': 'https://images.example.org/SHA256SUMS',
+    'algorithm': 'sha256', 'expected': 'ab' * 32, 'verification': 'signed',
+    'fingerprint': 'E4E1E754', 'signer': 'Cloud Images <images@example.org>',
+    'looked_for': []}
 
 
 def row_actions(res, name):
@@ -229,6 +235,32 @@ class ProjectActionTests(dashboard_helpers.TestCase):
         self.assertContains(res, 'made raw as it was downloaded, and sent')
         self.assertContains(res, 'then: made raw by QEMU straight into the '
                                  'upload')
+
+    def test_the_row_and_page_say_who_vouches_for_the_image(self):
+        signed = make_job(
+            self.tenant.id, state=ImportJob.ACTIVE, image_id='img-1',
+            image_name='signed', checksum_verified='sha256',
+            provenance=SIGNED_PROVENANCE)
+        make_job(
+            self.tenant.id, state=ImportJob.ACTIVE, image_id='img-2',
+            image_name='unverified',
+            provenance=dict(SIGNED_PROVENANCE, checksum_from='',
+                            checksum_url='', algorithm='', expected='',
+                            verification=''))
+        # Recorded before imports kept their provenance.
+        make_job(self.tenant.id, state=ImportJob.ACTIVE, image_id='img-3',
+                 image_name='older', checksum_verified='sha256')
+
+        table = self.client.get(INDEX_URL).content.decode()
+        page = self.detail(signed)
+
+        self.assertIn('Checksum matched; signed by Cloud Images', table)
+        self.assertIn('Not verified: no checksum published', table)
+        self.assertIn('>Checksum matched<', table)
+        self.assertContains(page, 'SHA256SUMS, found beside the image')
+        self.assertContains(page, 'signed by Cloud Images '
+                                  '&lt;images@example.org&gt; (E4E1E754)')
+        self.assertContains(page, 'sha256:' + 'ab' * 32)
 
     def detail(self, job):
         return self.client.get(reverse(
