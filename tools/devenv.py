@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from tools import dashboard  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
 from tools import images  # noqa: E402
+from tools import signing  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
 
 # command -> Debian package
@@ -141,12 +142,41 @@ def make_samples(directory):
     return sample
 
 
+DEMO_SIGNER = 'Demo Cloud Images (test key) <images@demo.invalid>'
+
+
+def sign_samples(samples, state):
+    """Publish the samples as Ubuntu does (SHA256SUMS and its detached
+    signature) with a test key the demo's cloud trusts; returns the
+    ``Publisher`` and the trusted keys folder."""
+    publisher = signing.Publisher(state / 'demo-signing-key', DEMO_SIGNER)
+    keys = publisher.export(str(state / 'trusted-keys'), armor=True)
+    sums = samples / 'SHA256SUMS'
+    files = [samples / 'demo-disk.qcow2', samples / S390X_SAMPLE]
+    if not sums.exists() or any(f.stat().st_mtime > sums.stat().st_mtime
+                                for f in files):
+        lines = ''.join('%s *%s\n' % (_sha256(f), f.name) for f in files)
+        (samples / 'SHA256SUMS.gpg').write_bytes(
+            publisher.detached(lines.encode()))
+        sums.write_text(lines)
+    return publisher, keys
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def cmd_demo(args):
     started = time.monotonic()
     venv = prepare()
     state = Path(args.state or stack_tool.cache_dir() / 'demo')
     state.mkdir(parents=True, exist_ok=True)
     sample = make_samples(state / 'samples')
+    publisher, trusted_keys = sign_samples(sample.parent, state)
     stop = []
     # Shells start background jobs with SIGINT ignored; Ctrl-C and
     # "kill -INT" must stop the demo all the same, as must SIGTERM.
@@ -156,7 +186,8 @@ def cmd_demo(args):
         stack = stack_tool.Stack(str(state / 'stack'))
         stop.append(stack.stop)
         stack.start()
-        samples = FileServer(sample.parent, port=args.sample_port)
+        samples = FileServer(sample.parent, port=args.sample_port,
+                             listing=True)
         samples.__enter__()
         stop.append(lambda: samples.__exit__(None, None, None))
         dash = dashboard.Dashboard(
@@ -164,7 +195,10 @@ def cmd_demo(args):
             url_allowlist=['127.0.0.1:%d' % samples.port],
             # Jobs run on a trust to the importer's service user, as a
             # production cloud would set it up.
-            importer={'SERVICE_AUTH': stack.service_auth()})
+            importer={'SERVICE_AUTH': stack.service_auth(),
+                      # Trusts the test key that signs the samples'
+                      # SHA256SUMS.
+                      'TRUSTED_KEYS_DIR': trusted_keys})
         stop.append(dash.stop)
         dash.prepare()
         dash.start()
@@ -172,6 +206,7 @@ def cmd_demo(args):
             horizon=dash.url, samples=sample.parent,
             sample_url=samples.url(sample.name),
             s390x_url=samples.url(S390X_SAMPLE), state=state,
+            fingerprint=publisher.fingerprint,
             seconds=time.monotonic() - started), flush=True)
         while True:
             time.sleep(3600)
@@ -195,6 +230,8 @@ horizon-image-importer demo is running (started in {seconds:.0f} s)
   Try this URL: {sample_url}
   or this one:  {s390x_url}
                 (Check URL: a qcow2 named .img, s390x / ubuntu 22.04)
+  Checksums:    SHA256SUMS beside the samples, signed by a test key
+                the demo trusts ({fingerprint})
   State, logs:  {state}
 
 Press Ctrl-C to stop everything.

@@ -7,16 +7,18 @@ import subprocess
 
 
 class Publisher:
-    """``Publisher(home, uid)`` makes an Ed25519 signing key in ``home``
-    (``expire``: gpg's expiry, e.g. '1d'; ``when``: gpg's faked system
-    time, to make a key in the past)."""
+    """``Publisher(home, uid)`` makes an Ed25519 signing key in ``home``,
+    or uses the one made there before (``expire``: gpg's expiry, e.g.
+    '1d'; ``when``: gpg's faked system time, to make a key in the
+    past)."""
 
     def __init__(self, home, uid, expire='never', when=None):
         self.home = str(home)
-        os.makedirs(self.home, mode=0o700)
         self.uid = uid
         self.when = when
-        self.gpg('--quick-gen-key', uid, 'ed25519', 'sign', expire)
+        if not os.path.isdir(self.home):      # else: the key made before
+            os.makedirs(self.home, mode=0o700)
+            self.gpg('--quick-gen-key', uid, 'ed25519', 'sign', expire)
         listing = self.gpg('--with-colons', '--list-keys').decode()
         self.fingerprint = next(line.split(':')[9] for line in
                                 listing.splitlines()

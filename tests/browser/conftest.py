@@ -7,25 +7,38 @@ import pytest
 
 from tools import dashboard
 from tools.fileserver import FileServer
+from tools.signing import Publisher
 from tools import stack as stack_tool
 
 
 @pytest.fixture(scope='session')
 def samples(tmp_path_factory):
-    # Throttled so that a person (and the test) sees the import progress.
+    # Throttled so that a person (and the test) sees the import progress;
+    # folders listed, as on a distribution's mirror.
     with FileServer(tmp_path_factory.mktemp('browser-samples'),
-                    rate=4 * 1024 * 1024) as server:
+                    rate=4 * 1024 * 1024, listing=True) as server:
         yield server
 
 
 @pytest.fixture(scope='session')
-def horizon(stack, samples, tmp_path_factory):
-    """Horizon with the plugin and the Celery worker, as in the demo."""
+def publisher(tmp_path_factory):
+    """The key that signs the samples' checksum files, as a publisher's
+    release team would."""
+    return Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                     'Test Cloud Images <images@example.org>')
+
+
+@pytest.fixture(scope='session')
+def horizon(stack, samples, publisher, tmp_path_factory):
+    """Horizon with the plugin and the Celery worker, as in the demo (its
+    cloud trusts the samples' signing key)."""
     state = tmp_path_factory.mktemp('dashboard')
+    keys = publisher.export(str(state / 'trusted-keys'), armor=True)
     instance = dashboard.Dashboard(
         sys.prefix, state, stack.keystone_url, port=stack_tool.free_port(),
         url_allowlist=['127.0.0.1:%d' % samples.port],
-        importer={'REQUEUE_AFTER': 2, 'SWEEP_INTERVAL': 2})
+        importer={'REQUEUE_AFTER': 2, 'SWEEP_INTERVAL': 2,
+                  'TRUSTED_KEYS_DIR': keys})
     with instance:
         yield instance
 

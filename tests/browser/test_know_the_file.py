@@ -3,6 +3,7 @@ cloud image (a qcow2 named .img) that they wish to make an ISO, and a
 download page pasted instead of the file's link."""
 
 import os
+import tempfile
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from tests.browser.helpers import submit_import
 from tests.browser.helpers import WRONG_CHECKSUM
 from tools.fileserver import Fault
 from tools import images
+from tools import publishers
 
 pytestmark = [pytest.mark.browser, pytest.mark.realstack]
 
@@ -263,5 +265,50 @@ def test_properties_come_from_the_metadata_catalog(
     [image] = demo_glance.images.list(filters={'name': name})
     try:
         assert image.hw_disk_bus == 'virtio'
+    finally:
+        demo_glance.images.delete(image.id)
+
+
+def test_the_publishers_signed_checksum_is_found_and_shown(
+        horizon, samples, publisher, small_page, demo_glance):
+    # Ubuntu's layout: SHA256SUMS and its signature beside the image, the
+    # key trusted by this cloud; the user pastes only the image's URL.
+    page = small_page
+    layout = publishers.LAYOUTS['ubuntu']
+    folder = samples.root / 'ubuntu-releases'
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _data = images.make_qcow2(tmp, 'disk.qcow2')
+        with open(path, 'rb') as f:
+            publishers.publish(str(folder), layout, f.read(), publisher)
+    url = samples.url('ubuntu-releases/' + layout.image)
+    login(page, horizon, 'demo', 'demo')
+
+    open_form(page, url)
+    found = page.locator('#source_url_published')
+    found.wait_for()
+    assert found.inner_text() == (
+        'SHA256SUMS found beside it, with a sha256 line for %s; signed by '
+        '%s (%s).' % (layout.image, publisher.uid, publisher.fingerprint))
+    page.screenshot(path=str(ARTIFACTS / 'check-url-signed.png'))
+    page.click('.modal-footer .btn-primary')
+
+    row = page.locator('#image_imports tbody tr', has_text=layout.image).first
+    status_cell(row).filter(has_text='Active').wait_for(timeout=60_000)
+    assert 'Checksum matched; signed by Test Cloud Images' in row.inner_text()
+    row.locator('a', has_text=layout.image).click()
+    verdict = page.locator('#import_verdict')
+    verdict.wait_for()
+    assert verdict.inner_text() == 'signed by %s (%s)' % (
+        publisher.uid, publisher.fingerprint)
+    assert page.inner_text('#import_checksum_source').startswith(
+        'SHA256SUMS, found beside the image')
+    page.screenshot(path=str(ARTIFACTS / 'job-page-signed.png'),
+                    full_page=True)
+
+    [image] = demo_glance.images.list(filters={'name': layout.image})
+    try:
+        assert (image.image_importer_verification,
+                image.image_importer_signing_key) == (
+            'signed', publisher.fingerprint)
     finally:
         demo_glance.images.delete(image.id)
