@@ -149,16 +149,18 @@ def sign_samples(samples, state):
     """Publish the samples as Ubuntu does (SHA256SUMS and its detached
     signature) with a test key the demo's cloud trusts; returns the
     ``Publisher`` and the trusted keys folder."""
-    publisher = signing.Publisher(state / 'demo-signing-key', DEMO_SIGNER)
-    keys = publisher.export(str(state / 'trusted-keys'), armor=True)
-    sums = samples / 'SHA256SUMS'
-    files = [samples / 'demo-disk.qcow2', samples / S390X_SAMPLE]
-    if not sums.exists() or any(f.stat().st_mtime > sums.stat().st_mtime
-                                for f in files):
-        lines = ''.join('%s *%s\n' % (_sha256(f), f.name) for f in files)
-        (samples / 'SHA256SUMS.gpg').write_bytes(
-            publisher.detached(lines.encode()))
-        sums.write_text(lines)
+    with signing.Publisher(state / 'demo-signing-key',
+                           DEMO_SIGNER) as publisher:
+        keys = publisher.export(str(state / 'trusted-keys'), armor=True)
+        sums = samples / 'SHA256SUMS'
+        files = [samples / 'demo-disk.qcow2', samples / S390X_SAMPLE]
+        if not sums.exists() or any(
+                f.stat().st_mtime > sums.stat().st_mtime for f in files):
+            lines = ''.join('%s *%s\n' % (_sha256(f), f.name)
+                            for f in files)
+            (samples / 'SHA256SUMS.gpg').write_bytes(
+                publisher.detached(lines.encode()))
+            sums.write_text(lines)
     return publisher, keys
 
 

@@ -24,6 +24,18 @@ class Publisher:
                                 listing.splitlines()
                                 if line.startswith('fpr:'))
 
+    def close(self):
+        """Stop the gpg-agent that gpg started for this home (it would
+        outlive the tests and the demo)."""
+        subprocess.run(['gpgconf', '--homedir', self.home, '--kill', 'all'],
+                       capture_output=True, check=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def gpg(self, *args, data=b''):
         faked = ['--faked-system-time', self.when] if self.when else []
         return subprocess.run(

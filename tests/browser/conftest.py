@@ -24,8 +24,9 @@ def samples(tmp_path_factory):
 def publisher(tmp_path_factory):
     """The key that signs the samples' checksum files, as a publisher's
     release team would."""
-    return Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                     'Test Cloud Images <images@example.org>')
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Test Cloud Images <images@example.org>') as publisher:
+        yield publisher
 
 
 @pytest.fixture(scope='session')

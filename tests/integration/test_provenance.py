@@ -23,14 +23,16 @@ pytestmark = [pytest.mark.realstack, pytest.mark.django_db]
 
 @pytest.fixture(scope='module')
 def publisher(tmp_path_factory):
-    return Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                     'Test Cloud Images <images@example.org>')
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Test Cloud Images <images@example.org>') as publisher:
+        yield publisher
 
 
 @pytest.fixture(scope='module')
 def stranger(tmp_path_factory):
-    return Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                     'Someone Else <else@example.org>')
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Someone Else <else@example.org>') as publisher:
+        yield publisher
 
 
 @pytest.fixture(scope='module')

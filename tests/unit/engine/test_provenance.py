@@ -19,8 +19,9 @@ SUMS = ('%s *jammy.img\n%s *other.img\n' % (SHA256, 'e' * 64)).encode()
 
 @pytest.fixture(scope='module')
 def publisher(tmp_path_factory):
-    return Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                     'Cloud Images <images@example.org>')
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Cloud Images <images@example.org>') as publisher:
+        yield publisher
 
 
 @pytest.fixture

@@ -24,8 +24,9 @@ def gnu(hexdigest, name):
 
 @pytest.fixture(scope='module')
 def publisher(tmp_path_factory):
-    return Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                     'Cloud Images <images@example.org>')
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Cloud Images <images@example.org>') as publisher:
+        yield publisher
 
 
 def serve(tmp_path, layout, publisher, listing=True):

@@ -1,5 +1,7 @@
 """Signed checksum files verified with gpgv, keys made here with gpg."""
 
+import os
+
 import pytest
 
 from image_importer.engine import signature
@@ -10,14 +12,16 @@ SUMS = b'%s *disk.img\n' % (b'a' * 64)
 
 @pytest.fixture(scope='module')
 def publisher(tmp_path_factory):
-    return Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                     'Cloud Images <images@example.org>')
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Cloud Images <images@example.org>') as publisher:
+        yield publisher
 
 
 @pytest.fixture(scope='module')
 def stranger(tmp_path_factory):
-    return Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                     'Someone Else <else@example.org>')
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Someone Else <else@example.org>') as publisher:
+        yield publisher
 
 
 @pytest.mark.parametrize('armor', [False, True])
@@ -72,11 +76,12 @@ def test_no_trusted_keys_at_all_means_an_unknown_key(publisher, tmp_path):
 
 
 def test_a_signature_by_an_expired_key(tmp_path):
-    old = Publisher(tmp_path / 'old', 'Old Images <old@example.org>',
-                    expire='1d', when='20200101T000000')
-    keys = old.export(str(tmp_path / 'keys'))
+    with Publisher(tmp_path / 'old', 'Old Images <old@example.org>',
+                   expire='1d', when='20200101T000000') as old:
+        keys = old.export(str(tmp_path / 'keys'))
+        signed = old.detached(SUMS)
 
-    verdict = signature.verify(SUMS, old.detached(SUMS), keys)
+    verdict = signature.verify(SUMS, signed, keys)
 
     assert verdict.outcome == signature.EXPIRED_KEY
 
@@ -87,3 +92,27 @@ def test_garbage_for_a_signature_is_a_bad_signature(publisher, tmp_path):
     verdict = signature.verify(SUMS, b'<html>not found</html>', keys)
 
     assert verdict.outcome == signature.BAD
+
+
+def agents_of(home):
+    """gpg-agent processes serving ``home``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                cmdline = f.read().split(b'\0')
+        except OSError:
+            continue
+        if cmdline[0].endswith(b'gpg-agent') and str(home).encode() in \
+                cmdline:
+            found.append(pid)
+    return found
+
+
+def test_a_publisher_leaves_no_gpg_agent_behind(tmp_path):
+    home = tmp_path / 'home'
+    with Publisher(home, 'Brief <brief@example.org>') as brief:
+        brief.detached(SUMS)
+        assert agents_of(home)     # signing needs gpg's agent
+
+    assert agents_of(home) == []
