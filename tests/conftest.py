@@ -14,6 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.browser.helpers import ARTIFACTS  # noqa: E402
+from tools.signing import Publisher  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
 
 
@@ -111,3 +112,20 @@ def page(browser):
 def small_page(browser):
     """The same, the size of a small laptop's screen."""
     yield from _fresh_page(browser, 1280, 800)
+
+
+@pytest.fixture(scope='session')
+def publisher(tmp_path_factory):
+    """A distribution's signing key, as its release team has one; the
+    tests' clouds trust it."""
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Test Cloud Images <images@example.org>') as key:
+        yield key
+
+
+@pytest.fixture(scope='session')
+def stranger(tmp_path_factory):
+    """A signing key no test cloud trusts."""
+    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
+                   'Someone Else <else@example.org>') as key:
+        yield key

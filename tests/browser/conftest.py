@@ -7,7 +7,6 @@ import pytest
 
 from tools import dashboard
 from tools.fileserver import FileServer
-from tools.signing import Publisher
 from tools import stack as stack_tool
 
 
@@ -18,15 +17,6 @@ def samples(tmp_path_factory):
     with FileServer(tmp_path_factory.mktemp('browser-samples'),
                     rate=4 * 1024 * 1024, listing=True) as server:
         yield server
-
-
-@pytest.fixture(scope='session')
-def publisher(tmp_path_factory):
-    """The key that signs the samples' checksum files, as a publisher's
-    release team would."""
-    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                   'Test Cloud Images <images@example.org>') as publisher:
-        yield publisher
 
 
 @pytest.fixture(scope='session')

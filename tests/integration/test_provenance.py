@@ -16,23 +16,8 @@ from tools.fileserver import Fault
 from tools.fileserver import FileServer
 from tools import images
 from tools import publishers
-from tools.signing import Publisher
 
 pytestmark = [pytest.mark.realstack, pytest.mark.django_db]
-
-
-@pytest.fixture(scope='module')
-def publisher(tmp_path_factory):
-    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                   'Test Cloud Images <images@example.org>') as publisher:
-        yield publisher
-
-
-@pytest.fixture(scope='module')
-def stranger(tmp_path_factory):
-    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                   'Someone Else <else@example.org>') as publisher:
-        yield publisher
 
 
 @pytest.fixture(scope='module')

@@ -10,18 +10,10 @@ from image_importer.engine import fetch
 from image_importer.engine import provenance
 from image_importer.engine import signature
 from tools.fileserver import FileServer
-from tools.signing import Publisher
 
 IMAGE = b'QFI\xfb' + b'\0' * 4092
 SHA256 = hashlib.sha256(IMAGE).hexdigest()
 SUMS = ('%s *jammy.img\n%s *other.img\n' % (SHA256, 'e' * 64)).encode()
-
-
-@pytest.fixture(scope='module')
-def publisher(tmp_path_factory):
-    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                   'Cloud Images <images@example.org>') as publisher:
-        yield publisher
 
 
 @pytest.fixture

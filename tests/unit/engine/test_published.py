@@ -10,7 +10,6 @@ from image_importer.engine import published
 from tools.fileserver import Fault
 from tools.fileserver import FileServer
 from tools import publishers
-from tools.signing import Publisher
 
 IMAGE_BYTES = b'QFI\xfb' + b'\0' * 4092
 SHA256 = hashlib.sha256(IMAGE_BYTES).hexdigest()
@@ -20,13 +19,6 @@ OTHER = 'f' * 64
 
 def gnu(hexdigest, name):
     return '%s *other.img\n%s *%s\n' % (OTHER, hexdigest, name)
-
-
-@pytest.fixture(scope='module')
-def publisher(tmp_path_factory):
-    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                   'Cloud Images <images@example.org>') as publisher:
-        yield publisher
 
 
 def serve(tmp_path, layout, publisher, listing=True):

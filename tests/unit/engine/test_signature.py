@@ -10,20 +10,6 @@ from tools.signing import Publisher
 SUMS = b'%s *disk.img\n' % (b'a' * 64)
 
 
-@pytest.fixture(scope='module')
-def publisher(tmp_path_factory):
-    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                   'Cloud Images <images@example.org>') as publisher:
-        yield publisher
-
-
-@pytest.fixture(scope='module')
-def stranger(tmp_path_factory):
-    with Publisher(tmp_path_factory.mktemp('gpg') / 'home',
-                   'Someone Else <else@example.org>') as publisher:
-        yield publisher
-
-
 @pytest.mark.parametrize('armor', [False, True])
 def test_a_detached_signature_by_a_trusted_key(publisher, tmp_path, armor):
     keys = publisher.export(str(tmp_path / 'keys'), armor=armor)
@@ -32,7 +18,7 @@ def test_a_detached_signature_by_a_trusted_key(publisher, tmp_path, armor):
 
     assert (verdict.outcome, verdict.fingerprint, verdict.signer) == (
         signature.SIGNED, publisher.fingerprint,
-        'Cloud Images <images@example.org>')
+        'Test Cloud Images <images@example.org>')
     assert verdict.signed_text == SUMS
 
 

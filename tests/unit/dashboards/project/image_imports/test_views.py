@@ -49,6 +49,13 @@ def qcow2_head(virtual_size):
             return f.read()
 
 
+def qcow2_probe(name):
+    """What probing a 64 MiB qcow2 of 1 GiB called ``name`` finds."""
+    return fetch.Probe(url='https://images.example.org/' + name,
+                       size=64 << 20, content_type='', file_name=name,
+                       resumable=True, head=qcow2_head(GIB))
+
+
 def one_window():
     """Checks counted in one window of the rate, wherever the clock is
     (a test that straddled a window's end would see its count reset)."""
@@ -738,10 +745,7 @@ class CheckURLTests(dashboard_helpers.TestCase):
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_tells_the_publishers_signed_checksum_file(self, probe):
-        probe.return_value = fetch.Probe(
-            url='https://images.example.org/jammy.img', size=64 << 20,
-            content_type='', file_name='jammy.img', resumable=True,
-            head=qcow2_head(GIB))
+        probe.return_value = qcow2_probe('jammy.img')
         self.establish.return_value = provenance.Provenance(
             checksum.Expected('sha256', 'a' * 64), provenance.FOUND,
             'https://images.example.org/SHA256SUMS', signature.SIGNED,
@@ -757,10 +761,7 @@ class CheckURLTests(dashboard_helpers.TestCase):
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_says_when_no_checksum_file_is_found(self, probe):
-        probe.return_value = fetch.Probe(
-            url='https://images.example.org/disk.img', size=64 << 20,
-            content_type='', file_name='disk.img', resumable=True,
-            head=qcow2_head(GIB))
+        probe.return_value = qcow2_probe('disk.img')
 
         found = self.check('https://images.example.org/disk.img').json()
 
@@ -769,10 +770,7 @@ class CheckURLTests(dashboard_helpers.TestCase):
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_refuses_a_bad_signature(self, probe):
-        probe.return_value = fetch.Probe(
-            url='https://images.example.org/disk.img', size=64 << 20,
-            content_type='', file_name='disk.img', resumable=True,
-            head=qcow2_head(GIB))
+        probe.return_value = qcow2_probe('disk.img')
         self.establish.side_effect = ImportFailure(
             'signature_bad', file='SHA256SUMS', signature='SHA256SUMS.gpg')
 
