@@ -416,10 +416,11 @@ class Fetcher:
             raise ImportFailure('no_answer', host=host, seconds=int(seconds))
         return response
 
-    def fetch_small(self, url, limit, credentials=None):
+    def fetch_small(self, url, limit, credentials=None, resilience=None):
         """The whole body of a small resource (e.g. a checksum file)."""
         download = Download(self, url, credentials=credentials,
-                            max_bytes=limit)
+                            max_bytes=limit,
+                            resilience=resilience or Resilience())
         try:
             return b''.join(iter(lambda: download.read(CHUNK_SIZE), b''))
         finally:

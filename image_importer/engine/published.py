@@ -12,7 +12,8 @@ Stream, Rocky and Alma ``CHECKSUM`` or ``<image>.SHA256SUM`` /
 ``find`` reads the folder's listing when the server gives one (one
 request) and asks only for the files it names; without a listing it tries
 the usual names. Each request is small and bounded, under the same URL
-rules as the image, and at most ``MAX_REQUESTS`` are made. The first file
+rules as the image; at most ``MAX_REQUESTS`` are made, within
+``DEADLINE`` seconds in all. The first file
 with a line for the image's own name wins; none found is an answer too.
 """
 
@@ -20,6 +21,7 @@ import dataclasses
 import fnmatch
 import html
 import re
+import time
 import urllib.parse
 
 from image_importer.engine import checksum
@@ -27,6 +29,7 @@ from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 
 MAX_REQUESTS = 10
+DEADLINE = 60
 CHECKSUM_FILE_LIMIT = 1024 * 1024
 LISTING_LIMIT = 512 * 1024
 SIGNATURE_LIMIT = 64 * 1024
@@ -126,19 +129,25 @@ def candidates(image, listing=None):
 
 
 class _Budget:
-    """At most ``MAX_REQUESTS`` small requests in all."""
+    """At most ``MAX_REQUESTS`` small requests, within ``DEADLINE``
+    seconds in all (a server that trickles its answers costs no more)."""
 
-    def __init__(self, fetcher, credentials, limit=MAX_REQUESTS):
+    def __init__(self, fetcher, credentials, limit=MAX_REQUESTS,
+                 clock=time.monotonic):
         self.fetcher = fetcher
         self.credentials = credentials
         self.left = limit
+        self.clock = clock
+        self.ends = clock() + DEADLINE
 
     def get(self, url, size_limit):
-        if self.left <= 0:
+        remaining = self.ends - self.clock()
+        if self.left <= 0 or remaining <= 0:
             raise _Spent()
         self.left -= 1
-        return self.fetcher.fetch_small(url, size_limit,
-                                        credentials=self.credentials)
+        return self.fetcher.fetch_small(
+            url, size_limit, credentials=self.credentials,
+            resilience=fetch.Resilience(retries=1, deadline=remaining))
 
 
 class _Spent(Exception):

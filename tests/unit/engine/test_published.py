@@ -2,6 +2,7 @@
 real layouts, from a real HTTP server."""
 
 import hashlib
+import time
 
 import pytest
 
@@ -144,3 +145,20 @@ def test_a_signed_urls_query_never_reaches_the_checksum_files(tmp_path):
 
     assert found.name == 'SHA256SUMS'
     assert not any('secret' in path for path in paths)
+
+
+def test_a_server_that_trickles_costs_no_more_than_the_deadline(
+        tmp_path, monkeypatch):
+    # Each answer stalls: the search stops at its deadline, not at ten
+    # read timeouts.
+    monkeypatch.setattr(published, 'DEADLINE', 2)
+    files = {'SHA256SUMS': gnu(SHA256, 'disk.img')}
+    with serve_files(tmp_path, 'disk.img', files, listing=False) as server:
+        server.faults['/releases/1.0/SHA256SUMS'] = Fault(stall_after=10)
+        server.faults['/releases/1.0/'] = Fault(stall_after=0)
+        started = time.monotonic()
+        found = find(server, 'disk.img')
+        took = time.monotonic() - started
+
+    assert found.expected is None
+    assert took < 10
