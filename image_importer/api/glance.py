@@ -10,6 +10,7 @@ from openstack_dashboard.api import glance as horizon_glance
 
 from image_importer.api import keystone
 from image_importer.engine import glance as engine_glance
+from image_importer.engine import provenance
 
 
 LOG = logging.getLogger(__name__)
@@ -132,3 +133,36 @@ def _property(name, info, parent):
             'default': '' if info.get('default') is None
             else str(info['default']).lower()
             if isinstance(info['default'], bool) else str(info['default'])}
+
+
+def images_from_source(request, source_checksum, limit=5):
+    """Images the request's user sees that an import made from a file with
+    ``source_checksum`` (``algorithm:hex``, the image's
+    ``image_importer_source_checksum``); [] if Glance cannot say now."""
+    return _images(request, {
+        provenance.PREFIX + 'source_checksum': source_checksum}, limit)
+
+
+def identical_images(request, image_id, limit=5):
+    """Other images the user sees that hold the same bytes as
+    ``image_id`` (Glance's ``os_hash_value``); [] if Glance cannot say."""
+    try:
+        image = horizon_glance.image_get(request, image_id)
+    except Exception:
+        return []
+    if not getattr(image, 'os_hash_value', None):
+        return []
+    return [found for found in _images(
+        request, {'os_hash_value': image.os_hash_value}, limit + 1)
+        if found.id != image_id][:limit]
+
+
+def _images(request, filters, limit):
+    try:
+        images, _more, _prev = horizon_glance.image_list_detailed(
+            request, filters=dict(filters, status='active'))
+    except Exception:
+        LOG.warning('Could not list images by %s', sorted(filters),
+                    exc_info=True)
+        return []
+    return list(images)[:limit]

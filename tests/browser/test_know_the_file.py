@@ -310,5 +310,15 @@ def test_the_publishers_signed_checksum_is_found_and_shown(
         assert (image.image_importer_verification,
                 image.image_importer_signing_key) == (
             'signed', publisher.fingerprint)
+        # The same URL again: Check URL offers the image already made
+        # from that file (the user decides).
+        page.goto(horizon.url + '/project/image_imports/')
+        open_form(page, url)
+        same = page.locator('#source_url_same')
+        same.wait_for()
+        assert '%s (qcow2, private)' % layout.image in same.inner_text()
+        assert same.locator('a').get_attribute('href').endswith(
+            '/%s/' % image.id)
+        page.screenshot(path=str(ARTIFACTS / 'check-url-same-file.png'))
     finally:
         demo_glance.images.delete(image.id)

@@ -57,14 +57,17 @@ def properties_of(glance, job):
             if key.startswith('image_importer_')}
 
 
+@pytest.mark.parametrize('signs', [True, False], ids=['signed', 'unsigned'])
 @pytest.mark.parametrize('name', sorted(publishers.LAYOUTS))
 def test_each_layout_is_found_verified_and_recorded(
-        stack, demo_session, demo_glance, mirror, publisher, qcow2, name):
-    layout, url, data = published(mirror, name, qcow2, publisher)
+        stack, demo_session, demo_glance, mirror, publisher, qcow2, name,
+        signs):
+    layout, url, data = published(mirror, name, qcow2,
+                                  publisher if signs else None)
 
     job = run_to_active(submit(demo_session, stack, url))
 
-    signed = layout.signature is not None
+    signed = signs and layout.signature is not None
     assert job.provenance['checksum_from'] == 'found'
     assert job.provenance['verification'] == ('signed' if signed
                                               else 'unsigned')
@@ -182,3 +185,29 @@ def test_finding_can_be_turned_off(stack, demo_session, demo_glance, mirror,
     assert job.checksum_verified == ''
     assert [os.path.basename(r[1]) for r in mirror.requests] == [
         os.path.basename(url)]
+
+
+def test_glance_finds_the_images_made_from_the_same_file(
+        stack, demo_session, demo_glance, mirror, publisher, qcow2):
+    # What Check URL and the job page ask Glance (api.glance): images by
+    # their source checksum property, and by the hash of their bytes.
+    _layout, url, data = published(mirror, 'debian', qcow2, publisher)
+    first = run_to_active(submit(demo_session, stack, url))
+    second = run_to_active(submit(demo_session, stack, url,
+                                  image_name='the same again'))
+    source = 'sha512:' + hashlib.sha512(data).hexdigest()
+    try:
+        by_source = demo_glance.images.list(filters={
+            'image_importer_source_checksum': source, 'status': 'active'})
+        by_hash = demo_glance.images.list(filters={
+            'os_hash_value': hashlib.sha512(data).hexdigest(),
+            'status': 'active'})
+        assert sorted(i.id for i in by_source) == sorted(
+            [first.image_id, second.image_id])
+        assert sorted(i.id for i in by_hash) == sorted(
+            [first.image_id, second.image_id])
+        assert list(demo_glance.images.list(filters={
+            'image_importer_source_checksum': 'sha512:' + '0' * 128})) == []
+    finally:
+        for job in (first, second):
+            demo_glance.images.delete(job.image_id)

@@ -68,3 +68,26 @@ def test_a_catalog_glance_cannot_give_now_is_none():
                            'metadefs_namespace_full_list',
                            side_effect=glance_exc.HTTPServiceUnavailable()):
         assert api_glance.metadata_catalog(request) is None
+
+
+def test_images_from_a_source_are_asked_by_their_property():
+    found = [mock.Mock(id='a'), mock.Mock(id='b')]
+    with mock.patch.object(api_glance.horizon_glance, 'image_list_detailed',
+                           return_value=(found, False, False)) as listed:
+        assert api_glance.images_from_source('request', 'sha256:ab') == found
+    listed.assert_called_once_with('request', filters={
+        'image_importer_source_checksum': 'sha256:ab', 'status': 'active'})
+
+
+def test_identical_images_are_the_others_with_the_same_hash():
+    image = mock.Mock(id='new', os_hash_value='cafe')
+    others = [mock.Mock(id='new'), mock.Mock(id='old')]
+    with mock.patch.object(api_glance.horizon_glance, 'image_get',
+                           return_value=image), \
+            mock.patch.object(api_glance.horizon_glance,
+                              'image_list_detailed',
+                              return_value=(others, False, False)) as listed:
+        assert [i.id for i in api_glance.identical_images(
+            'request', 'new')] == ['old']
+    listed.assert_called_once_with('request', filters={
+        'os_hash_value': 'cafe', 'status': 'active'})

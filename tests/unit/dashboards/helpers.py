@@ -10,8 +10,8 @@ from image_importer.dashboards.project.image_imports import checks
 
 class ImporterMixin:
     """An empty Glance for the Import Image workflow (its kernel and
-    ramdisk choices, its Metadata Catalog) and for the quota check before
-    a submit, and a
+    ramdisk choices, its Metadata Catalog), for the quota check before a
+    submit and for images already made from the same file, and a
     source URL check at submit that found nothing to say (Horizon's test
     case refuses real HTTP calls); a test that cares about one mocks it
     again (``helpers.create_mocks``, ``mock_check.return_value``)."""
@@ -24,7 +24,9 @@ class ImporterMixin:
                    ([], False, False)),
                   (api_glance, 'check_quota', None),
                   (api_glance, 'image_exists', True),
-                  (api_glance, 'metadata_catalog', [])]
+                  (api_glance, 'metadata_catalog', []),
+                  (api_glance, 'images_from_source', []),
+                  (api_glance, 'identical_images', [])]
         if self.mock_source_check:
             mocked.append((checks, 'check', checks.Checked()))
         for target, attribute, answer in mocked:

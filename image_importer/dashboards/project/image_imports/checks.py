@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from image_importer import conf
 from image_importer.dashboards.project.image_imports import origin as \
     import_origin
+from image_importer.engine import checksum
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer.engine import pipeline
@@ -218,6 +219,21 @@ def summary(checked):
         'suggestions': hints,
         'published': published_summary(checked.origin, name),
     }
+
+
+def source_checksum(checked, typed=''):
+    """The file's checksum as ``algorithm:hex``, known before any
+    download: the one typed in the form, else the publisher's; ''."""
+    if typed.strip():
+        try:
+            expected = checksum.parse_expected(typed)
+        except ImportFailure:
+            return ''
+    elif checked.origin is not None and checked.origin.expected:
+        expected = checked.origin.expected
+    else:
+        return ''
+    return '%s:%s' % (expected.algorithm, expected.hexdigest)
 
 
 def published_summary(origin, name):

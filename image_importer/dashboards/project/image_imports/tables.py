@@ -248,10 +248,22 @@ def image_url(job):
     """The Images panel's page of a finished job's image."""
     if job.state != ImportJob.ACTIVE or not job.image_id:
         return None
+    return image_page(job.image_id)
+
+
+def image_page(image_id):
+    """The Images panel's page of an image."""
     if setting_utils.get_dict_config('ANGULAR_FEATURES', 'images_panel'):
-        return '/ngdetails/OS::Glance::Image/%s' % job.image_id
-    return reverse('horizon:project:images:images:detail',
-                   args=[job.image_id])
+        return '/ngdetails/OS::Glance::Image/%s' % image_id
+    return reverse('horizon:project:images:images:detail', args=[image_id])
+
+
+def image_links(images):
+    """Images as Check URL and the job page offer them (JSON-ready)."""
+    return [{'id': image.id, 'name': image.name or image.id,
+             'disk_format': image.disk_format or '',
+             'visibility': getattr(image, 'visibility', '') or '',
+             'url': image_page(image.id)} for image in images]
 
 
 def shortened(text, length):

@@ -115,6 +115,10 @@ class CheckURLView(generic.View):
             # What the file is, too, where the server said it.
             return http.JsonResponse(dict(found, error=checked.error),
                                      status=400)
+        source = checks.source_checksum(checked, request.POST.get(
+            'checksum', ''))
+        found['same_images'] = import_tables.image_links(
+            api_glance.images_from_source(request, source)) if source else []
         return http.JsonResponse(found)
 
 
@@ -216,6 +220,11 @@ class DetailView(views.HorizonTemplateView):
             show_owner=self.scope is not jobs.project_jobs,
             progress=import_tables.progress(job),
             origin=origin_of(job),
+            # An image that already held the same bytes: the user may
+            # keep one of the two.
+            identical=(import_tables.image_links(api_glance.identical_images(
+                self.request, job.image_id))
+                if image_url and not image_gone else []),
             # The row's actions; they post to the table's page.
             actions=self.table_class(self.request).render_row_actions(job),
             url=self.index_url)

@@ -1,6 +1,7 @@
 """Row and table actions of the project panel, and its job page."""
 
 import re
+import types
 from unittest import mock
 
 from django.urls import reverse
@@ -261,6 +262,21 @@ class ProjectActionTests(dashboard_helpers.TestCase):
         self.assertContains(page, 'signed by Cloud Images '
                                   '&lt;images@example.org&gt; (E4E1E754)')
         self.assertContains(page, 'sha256:' + 'ab' * 32)
+
+    def test_the_page_offers_images_that_held_the_same_bytes(self):
+        job = make_job(self.tenant.id, state=ImportJob.ACTIVE,
+                       image_id='img-new')
+        self.mock_identical_images.return_value = [types.SimpleNamespace(
+            id='img-old', name='cirros from last week', disk_format='qcow2',
+            visibility='private')]
+
+        page = self.detail(job)
+
+        self.mock_identical_images.assert_called_once_with(mock.ANY,
+                                                           'img-new')
+        self.assertContains(page, 'already held the same bytes')
+        self.assertContains(page, 'cirros from last week</a> (qcow2, '
+                                  'private)')
 
     def detail(self, job):
         return self.client.get(reverse(

@@ -5,6 +5,7 @@ import re
 import tempfile
 import threading
 import time
+import types
 from unittest import mock
 import uuid
 
@@ -758,6 +759,36 @@ class CheckURLTests(dashboard_helpers.TestCase):
             'signed by Cloud Images <images@example.org> (E4E1E754).',
             found['published']['text'])
         self.assertEqual('signed', found['published']['verification'])
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_check_offers_an_image_made_from_the_same_file(self, probe):
+        probe.return_value = qcow2_probe('jammy.img')
+        self.establish.return_value = provenance.Provenance(
+            checksum.Expected('sha256', 'a' * 64), provenance.FOUND,
+            'https://images.example.org/SHA256SUMS', signature.UNSIGNED)
+        self.mock_images_from_source.return_value = [types.SimpleNamespace(
+            id='img-7', name='Ubuntu 22.04', disk_format='qcow2',
+            visibility='public')]
+
+        found = self.check('https://images.example.org/jammy.img').json()
+
+        self.mock_images_from_source.assert_called_once_with(
+            mock.ANY, 'sha256:' + 'a' * 64)
+        self.assertEqual([('img-7', 'Ubuntu 22.04', 'qcow2', 'public')],
+                         [(i['id'], i['name'], i['disk_format'],
+                           i['visibility']) for i in found['same_images']])
+        self.assertTrue(found['same_images'][0]['url'].endswith('/img-7/'))
+
+    @mock.patch('image_importer.engine.fetch.probe')
+    def test_a_typed_checksum_finds_the_same_images(self, probe):
+        probe.return_value = qcow2_probe('disk.img')
+
+        self.client.post(CHECK_URL, {'url': 'https://images.example.org/'
+                                            'disk.img',
+                                     'checksum': 'SHA256:' + 'B' * 64})
+
+        self.mock_images_from_source.assert_called_once_with(
+            mock.ANY, 'sha256:' + 'b' * 64)
 
     @mock.patch('image_importer.engine.fetch.probe')
     def test_check_says_when_no_checksum_file_is_found(self, probe):
