@@ -317,8 +317,7 @@ def test_the_publishers_signed_checksum_is_found_and_shown(
         same = page.locator('#source_url_same')
         same.wait_for()
         assert '%s (qcow2, private)' % layout.image in same.inner_text()
-        assert same.locator('a').get_attribute('href').endswith(
-            '/%s/' % image.id)
+        assert image.id in same.locator('a').get_attribute('href')
         page.screenshot(path=str(ARTIFACTS / 'check-url-same-file.png'))
     finally:
         demo_glance.images.delete(image.id)
