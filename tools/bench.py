@@ -594,6 +594,9 @@ class Bench:
         self.rss_size = None        # --rss-size
         self.broker = None          # the worker's BROKER_URL, if not embedded
         self.overlap = True         # OVERLAP_UPLOAD (--no-overlap)
+        # FIND_CHECKSUMS (--no-find-checksums): the search beside each
+        # image for its publisher's checksum files.
+        self.find_checksums = True
         self.floor_piece = FLOOR_PIECE  # --floor-piece
         self.checksum = None        # --checksum: the user's, for each job
         self.cases = list(CASES)    # --cases
@@ -609,7 +612,8 @@ class Bench:
         self.sources[size] = make_sources(self.cache / str(size), size)
 
     def importer_settings(self):
-        settings = {'OVERLAP_UPLOAD': self.overlap}
+        settings = {'OVERLAP_UPLOAD': self.overlap,
+                    'FIND_CHECKSUMS': self.find_checksums}
         if self.broker:
             settings['BROKER_URL'] = self.broker
         return settings
@@ -1195,6 +1199,9 @@ def report(bench, results, cases, targets, command):
              + (" Each import is given the source's %s as the user's "
                 'checksum (--checksum).' % bench.checksum
                 if bench.checksum else '')
+             + ('' if bench.find_checksums else
+                " No search for the publisher's checksum files "
+                '(--no-find-checksums).')
              + (' The images are served at %s/s at most (--source-rate), '
                 'to the importer, curl and web-download alike.'
                 % fmt_mib(bench.source_rate) if bench.source_rate else ''),
@@ -1294,6 +1301,11 @@ def main(argv=None):
                         action='store_false',
                         help="upload only after the download "
                              "(IMAGE_IMPORTER['OVERLAP_UPLOAD'] = False)")
+    parser.add_argument('--no-find-checksums', dest='find_checksums',
+                        action='store_false',
+                        help="do not look for the publisher's checksum "
+                             "files beside each image "
+                             "(IMAGE_IMPORTER['FIND_CHECKSUMS'] = False)")
     parser.add_argument('--broker', default=None,
                         help="the worker's BROKER_URL (default: the "
                              "embedded broker)")
@@ -1327,6 +1339,7 @@ def main(argv=None):
     bench.rss_size = args.rss_size
     bench.broker = args.broker
     bench.overlap = args.overlap
+    bench.find_checksums = args.find_checksums
     bench.floor_piece = args.floor_piece
     bench.checksum = args.checksum
     bench.source_rate = args.source_rate
@@ -1360,6 +1373,7 @@ def main(argv=None):
         'bench': 'import', 'command': command, 'size': args.size,
         'rss_size': args.rss_size, 'runs': args.runs,
         'overlap': args.overlap, 'checksum': args.checksum,
+        'find_checksums': args.find_checksums,
         'source_rate': args.source_rate,
         'sources': {size: {name: found['size']
                            for name, found in files.items()}
