@@ -163,7 +163,9 @@ def find(fetcher, image_url, credentials=None, image_name=None):
     image = image_name or fetch.file_name(image_url)
     budget = _Budget(fetcher, credentials)
     try:
-        listing = listed_names(budget.get(folder, LISTING_LIMIT))
+        # A page that links to no file (a home page the folder redirects
+        # to) is no listing: the usual names are tried.
+        listing = listed_names(budget.get(folder, LISTING_LIMIT)) or None
     except ImportFailure:
         listing = None
     tried, skipped = [], []

@@ -162,3 +162,15 @@ def test_a_server_that_trickles_costs_no_more_than_the_deadline(
 
     assert found.expected is None
     assert took < 10
+
+
+def test_a_folder_page_that_lists_nothing_is_no_listing(tmp_path):
+    files = {'SHA256SUMS': gnu(SHA256, 'disk.img')}
+    with serve_files(tmp_path, 'disk.img', files) as server:
+        # The folder's URL answers with a page that links to no file.
+        server.faults['/releases/1.0/'] = Fault(redirect=server.url(
+            'home.html'))
+        (tmp_path / 'home.html').write_text('<html><p>Welcome</p></html>')
+        found = find(server, 'disk.img')
+
+    assert found.name == 'SHA256SUMS'
