@@ -15,6 +15,7 @@ import argparse
 import atexit
 import base64
 import concurrent.futures
+import contextlib
 import fcntl
 import json
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -149,6 +151,21 @@ def _tail(path, lines=30):
                          .splitlines()[-lines:])
     except FileNotFoundError:
         return ''
+
+
+def _sqlite_url(path):
+    """A SQLite database for several processes writing at once (the demo's
+    and the tests' Keystone and Glance run several workers): a writer
+    waits up to 30 s for another to finish instead of failing with
+    "database is locked"."""
+    return f'sqlite:///{path}?timeout=30'
+
+
+def _write_ahead_log(path):
+    """Put the database in WAL mode (kept in the file): readers no longer
+    block the writer, nor the writer them."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute('PRAGMA journal_mode=WAL')
 
 
 def _render_ini(sections):
@@ -374,7 +391,7 @@ class Stack:
         conf.write_text(_render_ini({
             'DEFAULT': {'debug': False},
             'database': {
-                'connection': f'sqlite:///{self._db_dir}/keystone.db'},
+                'connection': _sqlite_url(self._db_dir / 'keystone.db')},
             'token': {'provider': 'fernet',
                       'expiration': self.token_expiration},
             'fernet_tokens': {'key_repository': keys['fernet-keys']},
@@ -387,6 +404,7 @@ class Stack:
         manage = [str(venv_dir('keystone') / 'bin' / 'keystone-manage'),
                   '--config-file', str(conf)]
         self._manage('keystone-manage', manage + ['db_sync'], deadline)
+        _write_ahead_log(self._db_dir / 'keystone.db')
         self._manage('keystone-manage', manage + [
             'bootstrap', '--bootstrap-password', USERS['admin'][0],
             '--bootstrap-region-id', REGION,
@@ -459,7 +477,8 @@ class Stack:
                 'enabled_import_methods':
                     ['glance-direct', 'web-download', 'copy-image'],
             },
-            'database': {'connection': f'sqlite:///{self._db_dir}/glance.db'},
+            'database': {
+                'connection': _sqlite_url(self._db_dir / 'glance.db')},
             'glance_store': {'default_backend': 'fs'},
             'fs': {'filesystem_store_datadir': data / 'images'},
             'os_glance_staging_store': {
@@ -495,6 +514,7 @@ class Stack:
         manage = [str(venv / 'bin' / 'glance-manage'),
                   '--config-dir', str(etc)]
         self._manage('glance-manage', manage + ['db_sync'], deadline)
+        _write_ahead_log(self._db_dir / 'glance.db')
         self._manage('glance-manage', manage + [
             'db_load_metadefs', str(venv / 'etc' / 'glance' / 'metadefs')],
             deadline)
