@@ -93,6 +93,11 @@ DEFAULTS = {
     # (role removed) cannot: its failure names the image, and "Delete
     # Import and Image" (the user's or an admin's) removes it.
     'OVERLAP_UPLOAD': True,
+    # Overlap the upload also for an image checked against a checksum
+    # (typed or found): faster, but a mismatch is then found after bytes
+    # reached Glance (the unfinished image is deleted). Off, nothing of
+    # such an image reaches Glance before its checksum matched.
+    'OVERLAP_VERIFIED_UPLOAD': False,
     # Look beside each image for the checksum files its publisher put
     # there (SHA256SUMS, CHECKSUM, ...) when the user gives none.
     'FIND_CHECKSUMS': True,
@@ -190,14 +195,22 @@ def private_dir(name):
     return path
 
 
-def checksum_policy(url):
+def checksum_policy(url, find=True):
     """The operator's checksum policy (``engine.provenance.Policy``) for
-    an import from ``url``."""
+    an import from ``url``; ``find``: the user's choice to look for the
+    publisher's checksum (the operator's ``FIND_CHECKSUMS`` comes first)."""
+    return provenance.Policy(
+        find=get('FIND_CHECKSUMS') and find,
+        trusted_keys=get('TRUSTED_KEYS_DIR'),
+        require_signature=signature_required(url))
+
+
+def signature_required(url):
+    """Whether the operator requires a signed checksum file for images
+    from ``url``'s host (``REQUIRE_SIGNATURE``)."""
     host = (urllib.parse.urlsplit(url).hostname or '').lower()
     required = {name.lower() for name in get('REQUIRE_SIGNATURE')}
-    return provenance.Policy(
-        find=get('FIND_CHECKSUMS'), trusted_keys=get('TRUSTED_KEYS_DIR'),
-        require_signature='*' in required or host in required)
+    return '*' in required or host in required
 
 
 def url_policy(**overrides):

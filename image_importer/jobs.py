@@ -80,6 +80,7 @@ def form_of(job):
         os_fields, source_url=job.source_url, name=job.image_name,
         kernel=job.kernel_id, ramdisk=job.ramdisk_id,
         checksum_url=job.checksum_url, retry_of=str(job.pk),
+        skip_published_checksum=not job.find_checksum,
         metadata='\n'.join('%s=%s' % item
                            for item in sorted(properties.items())))
     return initial
@@ -179,6 +180,7 @@ def submit(request, data, credentials=None):
             if data.get(key)}),
         expected_checksum=data.get('expected_checksum') or '',
         checksum_url=data.get('checksum_url') or '',
+        find_checksum=not data.get('skip_published_checksum'),
         glance_endpoint=api_base.url_for(request, 'image'),
         **authority,
     )

@@ -85,6 +85,9 @@ class ImportJob(models.Model):
     # Optional: a checksum to verify, or the URL of a checksum file.
     expected_checksum = models.CharField(max_length=255, blank=True)
     checksum_url = models.CharField(max_length=2048, blank=True)
+    # Look for the publisher's checksum file when none is given (the
+    # user's choice).
+    find_checksum = models.BooleanField(default=True)
 
     # The user's authority: Glance endpoint and the Keystone token,
     # encrypted, erased when the job ends.

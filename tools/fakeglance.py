@@ -29,6 +29,8 @@ class _Images:
     def __init__(self):
         self._images = {}
         self._lock = threading.Lock()
+        # Every image ever created, deleted or not.
+        self.created = []
 
     def create(self, **meta):
         image = types.SimpleNamespace(
@@ -36,6 +38,7 @@ class _Images:
             size=None, os_hash_algo=None, os_hash_value=None, **meta)
         with self._lock:
             self._images[image.id] = image
+            self.created.append(image.id)
         return image
 
     def get(self, image_id):

@@ -44,18 +44,22 @@ class ProgressReader:
     hashes it as Glance does, to compare with the image's
     ``os_hash_value`` afterwards."""
 
-    def __init__(self, fileobj, total, progress, algorithm=HASH_ALGORITHM):
+    def __init__(self, fileobj, total, progress, algorithm=HASH_ALGORITHM,
+                 known=None):
         self._file = fileobj
         self._total = total
         self._progress = progress
         self._done = 0
-        self.hash = hashlib.new(algorithm)
+        # ``known``: the file's hash, computed before (``Digest``).
+        self.hash = known or hashlib.new(algorithm)
+        self._hashing = known is None
 
     def read(self, size=-1):
         if size is None or size < 0 or size > UPLOAD_PIECE:
             size = UPLOAD_PIECE
         data = self._file.read(size)
-        self.hash.update(data)
+        if self._hashing:
+            self.hash.update(data)
         self._done += len(data)
         self._progress(self._done, self._total)
         return data
@@ -177,7 +181,7 @@ def check_stored(client, image_id, sent):
 
 
 def upload(client, meta, path, size, progress, on_created, image_id=None,
-           retries=0, delay=2.0, sleep=time.sleep):
+           retries=0, delay=2.0, sleep=time.sleep, known=None):
     """Create an image from ``meta`` and upload the file at ``path``.
 
     ``image_id`` is an image an earlier run of the job created: it is
@@ -187,14 +191,16 @@ def upload(client, meta, path, size, progress, on_created, image_id=None,
     connection is tried again ``retries`` times, waiting ``delay`` seconds,
     doubled each time. Any failure (or ``Cancelled`` raised by
     ``progress``) deletes the image, so no half-made image is left behind.
-    Returns the image id.
+    ``known``: the file's hash as Glance computes it (``Digest``), when
+    known already: it is not hashed again. Returns the image id.
     """
     image_id = create_image(client, meta, on_created, image_id, sleep=sleep)
     try:
         for attempt in range(retries + 1):
             try:
                 with open(path, 'rb') as data:
-                    reader = ProgressReader(data, size, progress)
+                    reader = ProgressReader(data, size, progress,
+                                            known=known)
                     client.images.upload(image_id, reader, image_size=size)
                 break
             except Exception as exc:

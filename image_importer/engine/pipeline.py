@@ -75,8 +75,13 @@ class ImportRequest:
     image_id: str | None = None
     upload_retries: int = 0
     upload_retry_delay: float = 2.0
-    # Upload while downloading when no conversion is needed.
+    # Start the upload while the download goes on (see choose_route) ...
     overlap: bool = False
+    # ... also for an image checked against a checksum: its last bytes
+    # wait for the check, but a mismatch is found after the image was
+    # created (and is deleted). Off, such an image reaches Glance only
+    # once its checksum matched.
+    overlap_verified: bool = False
     # Look for published checksums, and whose signatures to trust.
     checksum_policy: provenance.Policy = provenance.Policy()
     # Set by ``run``: what the image is checked against, and when.
@@ -761,8 +766,10 @@ def _run(request, workdir, reporter):
     algorithms = sorted({DISPLAY_ALGORITHM} |
                         ({expected.algorithm} if expected else set()))
     reporter.phase('downloading')
+    streaming = request.overlap and (
+        expected is None or request.overlap_verified)
     sender = _Sender(request, os.path.join(workdir, SOURCE_FILE), reporter,
-                     algorithms, streaming=request.overlap)
+                     algorithms, streaming=streaming)
     with sender.feeding():
         received = receive(request, workdir, reporter, algorithms, sender)
         if expected:
@@ -857,7 +864,15 @@ def _finish_converted_to_file(along):
 
 
 def _finish_from_file(along):
-    return _upload_file(along, along.received.path)
+    received = along.received
+    known = None
+    if (received.compression is None and received.member is None and
+            glance.HASH_ALGORITHM in received.checksums):
+        # The download itself, hashed as Glance hashes (the user's
+        # checksum was a sha512): no second hash.
+        known = glance.Digest(glance.HASH_ALGORITHM,
+                              received.checksums[glance.HASH_ALGORITHM])
+    return _upload_file(along, received.path, known)
 
 
 # Each route's last step: one function each, given ``_Along``, returning
@@ -885,8 +900,9 @@ def _route_once_downloaded(request, sender, info, target, reporter):
     return route
 
 
-def _upload_file(along, data):
-    """Send the file ``data``; returns ``(size, image_id)``."""
+def _upload_file(along, data, known=None):
+    """Send the file ``data`` (of hash ``known``, if known); returns
+    ``(size, image_id)``."""
     request, info, target = along.request, along.info, along.target
     size = os.path.getsize(data)
     if target not in ('raw', info.format):
@@ -898,7 +914,7 @@ def _upload_file(along, data):
             along.received.member), data, size,
         along.reporter.progress, along.reporter.image_created,
         image_id=request.image_id, retries=request.upload_retries,
-        delay=request.upload_retry_delay)
+        delay=request.upload_retry_delay, known=known)
     return size, image_id
 
 

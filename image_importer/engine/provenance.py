@@ -23,6 +23,7 @@ FROM_USER = 'user'                  # typed into the form
 FROM_FILE = 'checksum_file'         # a checksum file the user named
 FOUND = 'found'                     # found beside the image
 NONE = ''                           # nothing to check against
+NOT_SOUGHT = 'not_sought'           # none given, and none looked for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +114,7 @@ class Policy:
     require a valid signature (``require_signature``, decided per host by
     the caller)."""
 
-    find: bool = True
+    find: bool = True       # the operator's, and the user's, choice
     trusted_keys: str | None = None
     require_signature: bool = False
 
@@ -130,7 +131,7 @@ def establish(fetcher, url, credentials, expected_checksum=None,
     elif policy.find:
         found = _found(fetcher, url, credentials, policy)
     else:
-        found = Provenance()
+        found = Provenance(checksum_from=NOT_SOUGHT)
     if policy.require_signature and found.verification != signature.SIGNED:
         raise ImportFailure('signature_required', host=_host(url),
                             outcome=found.verification or 'none')

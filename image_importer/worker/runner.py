@@ -133,10 +133,12 @@ def build_request(job):
         reserve=conf.get('WORK_DIR_RESERVE'),
         expected_checksum=job.expected_checksum or None,
         checksum_url=job.checksum_url or None,
-        checksum_policy=conf.checksum_policy(job.source_url),
+        checksum_policy=conf.checksum_policy(job.source_url,
+                                             find=job.find_checksum),
         image_id=job.image_id or None,
         upload_retries=conf.get('UPLOAD_RETRIES'),
         overlap=conf.get('OVERLAP_UPLOAD'),
+        overlap_verified=conf.get('OVERLAP_VERIFIED_UPLOAD'),
         upload_retry_delay=conf.get('UPLOAD_RETRY_DELAY'),
         resilience=fetch.Resilience(
             retries=conf.get('DOWNLOAD_RETRIES'),
@@ -245,14 +247,19 @@ def _adopt_partial(job, path):
                  'of its URL downloaded', job.pk, held)
 
 
+# Failures whose download is not kept: it filled the disk (it would keep
+# it full), or its bytes are not the publisher's (a retry must fetch them
+# again, not continue them).
+NOT_KEPT = ('disk_full', 'checksum_mismatch')
+
+
 def _keep_partial(job, path):
-    """Keep what a failed or cancelled job downloaded, for a retry (not
-    when it filled the disk: it would keep it full)."""
+    """Keep what a failed or cancelled job downloaded, for a retry."""
     with contextlib.suppress(ImportJob.DoesNotExist, db.Error, OSError):
         job.refresh_from_db(fields=['state', 'error_code'])
         key = _partial_key(job)
         if (job.state in (ImportJob.FAILED, ImportJob.CANCELLED) and
-                job.error_code != 'disk_full' and key and
+                job.error_code not in NOT_KEPT and key and
                 workdir.keep_partial(path, key)):
             LOG.info('Import job %s: its download is kept for a retry',
                      job.pk)

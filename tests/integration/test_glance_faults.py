@@ -117,7 +117,8 @@ def test_glance_receives_the_image_in_small_chunks(
 def test_a_bit_changed_on_the_way_to_glance_fails_the_job_and_no_image(
         stack, demo_session, demo_glance, sample_server, glance_proxy,
         importer_settings, disk_format, overlap, checked):
-    importer_settings.update(OVERLAP_UPLOAD=overlap)
+    importer_settings.update(OVERLAP_UPLOAD=overlap,
+                             OVERLAP_VERIFIED_UPLOAD=overlap)
     name = 'flip-%s-%s-%s.qcow2' % (disk_format, overlap, checked)
     job = import_through(glance_proxy, demo_session, stack, sample_server,
                          name, disk_format=disk_format)

@@ -200,10 +200,31 @@ def test_compressed_image_with_checksum_file_ends_active_verified(
     assert os.listdir(importer_settings['WORK_DIR']) == []
 
 
-def test_checksum_mismatch_fails_and_the_image_never_becomes_active(
+def test_checksum_mismatch_fails_before_anything_reaches_glance(
         stack, demo_session, demo_glance, sample_server, importer_settings):
-    # Large enough that the upload runs during the download (it holds
-    # back its last bytes until the checksum is verified): the default.
+    # The default: an image checked against a checksum goes to Glance only
+    # once its checksum matched, even where its upload could overlap.
+    images.make_qcow2(str(sample_server.root), 'm.qcow2',
+                      size=64 * 1024 * 1024)
+    job = submit(demo_session, stack, sample_server.url('m.qcow2'),
+                 expected_checksum='sha256:' + '1' * 64)
+
+    runner.run_job(job.pk)
+
+    job.refresh_from_db()
+    assert (job.state, job.error_code) == (ImportJob.FAILED,
+                                           'checksum_mismatch')
+    assert job.image_id == ''
+    assert images_named(demo_glance, job.image_name) == []
+    assert os.listdir(importer_settings['WORK_DIR']) == []
+
+
+def test_an_overlapped_checked_upload_never_becomes_active(
+        stack, demo_session, demo_glance, sample_server, importer_settings):
+    # OVERLAP_VERIFIED_UPLOAD: large enough that the upload runs during
+    # the download (it holds back its last bytes until the checksum is
+    # verified).
+    importer_settings['OVERLAP_VERIFIED_UPLOAD'] = True
     images.make_qcow2(str(sample_server.root), 'm.qcow2',
                       size=64 * 1024 * 1024)
     job = submit(demo_session, stack, sample_server.url('m.qcow2'),
@@ -225,6 +246,7 @@ def test_a_protected_image_whose_checks_fail_is_deleted_all_the_same(
         stack, demo_session, demo_glance, sample_server, importer_settings):
     # Glance refuses to delete a protected image; the job made this one
     # unfinished, so it lifts the protection and deletes it.
+    importer_settings['OVERLAP_VERIFIED_UPLOAD'] = True
     images.make_qcow2(str(sample_server.root), 'p.qcow2',
                       size=64 * 1024 * 1024)
     job = submit(demo_session, stack, sample_server.url('p.qcow2'),

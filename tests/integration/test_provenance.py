@@ -187,6 +187,23 @@ def test_finding_can_be_turned_off(stack, demo_session, demo_glance, mirror,
         os.path.basename(url)]
 
 
+def test_the_user_may_import_without_the_published_checksum(
+        stack, demo_session, demo_glance, mirror, publisher, qcow2):
+    _layout, url, _data = published(mirror, 'ubuntu', qcow2, publisher)
+
+    job = run_to_active(submit(demo_session, stack, url,
+                               find_checksum=False))
+    found = properties_of(demo_glance, job)
+    demo_glance.images.delete(job.image_id)
+
+    assert (job.provenance['checksum_from'], job.checksum_verified) == (
+        'not_sought', '')
+    assert (found['image_importer_checksum_from'],
+            found['image_importer_verification']) == ('not_sought', 'none')
+    assert [os.path.basename(r[1]) for r in mirror.requests] == [
+        os.path.basename(url)]
+
+
 def test_glance_finds_the_images_made_from_the_same_file(
         stack, demo_session, demo_glance, mirror, publisher, qcow2):
     # What Check URL and the job page ask Glance (api.glance): images by

@@ -146,6 +146,32 @@ def test_a_typed_checksum_wins_and_nothing_is_looked_for(folder):
     assert asked == []
 
 
+@pytest.mark.parametrize('require', [False, True])
+def test_not_looking_is_recorded_and_asks_nothing(folder, require):
+    (folder / 'SHA256SUMS').write_bytes(SUMS)
+    with FileServer(folder, listing=True) as server:
+        fetcher = fetch.Fetcher(fetch.UrlPolicy(
+            allow=('127.0.0.1:%d' % server.port,)))
+        policy = provenance.Policy(find=False, require_signature=require)
+        try:
+            found = provenance.establish(fetcher, server.url('jammy.img'),
+                                         None, policy=policy)
+        except ImportFailure as exc:
+            found = exc
+        asked = list(server.requests)
+
+    assert asked == []
+    if require:
+        assert (found.code, found.params['outcome']) == (
+            'signature_required', 'none')
+    else:
+        assert (found.expected, found.checksum_from) == (
+            None, provenance.NOT_SOUGHT)
+        assert provenance.properties(
+            found, 'https://h/jammy.img', '', 'qcow2', 'qcow2')[
+            'image_importer_checksum_from'] == 'not_sought'
+
+
 def test_provenance_properties_keep_secrets_out():
     origin = provenance.Provenance(
         provenance.checksum.Expected('sha256', SHA256), provenance.FOUND,

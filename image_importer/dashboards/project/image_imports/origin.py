@@ -21,6 +21,8 @@ VERDICTS = {
 def verdict(found):
     """What vouches for the checksum: the signature's outcome, the user's
     own checksum, or nothing published."""
+    if found.get('checksum_from') == provenance.NOT_SOUGHT:
+        return str(_('no checksum given or looked for'))
     if not found.get('algorithm'):
         return str(_('no checksum published'))
     if found.get('checksum_from') == provenance.FROM_USER:
@@ -40,6 +42,8 @@ def checksum_source(found):
         return str(_('%s, the checksum file you named') % name)
     if source == provenance.FOUND:
         return str(_('%s, found beside the image') % name)
+    if source == provenance.NOT_SOUGHT:
+        return str(_('none: not looked for'))
     return str(_('none found beside the image'))
 
 

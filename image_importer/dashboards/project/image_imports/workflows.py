@@ -2,6 +2,7 @@
 asks) and Metadata, in a modal."""
 
 import functools
+import urllib.parse
 
 from django.conf import settings
 from django.core import validators
@@ -71,6 +72,60 @@ def check_url(value):
     return url
 
 
+def check_checksum_url(value):
+    """A checksum file's URL, as the form takes it ('' for none)."""
+    if not value:
+        return ''
+    url = check_url(value)
+    if fetch.split_credentials(url)[1] is not None:
+        raise ValidationError(_('Put a user name and password only in '
+                                'the source URL.'))
+    return url
+
+
+def check_checksum(value):
+    """An expected checksum, as the form takes it ('' for none)."""
+    value = value.strip()
+    if value:
+        try:
+            checksum.parse_expected(value)
+        except ImportFailure as exc:
+            raise ValidationError(failures.describe(exc.code, exc.params))
+    return value
+
+
+def check_property(key):
+    """A custom property's name, unless Glance or the other fields own
+    it."""
+    if key in RESERVED_PROPERTIES or key.startswith('os_glance'):
+        raise ValidationError(
+            _('"%s" is set by the Image service or by the other '
+              'steps and cannot be a custom property.') % key)
+    return key
+
+
+def metadata_lines(text):
+    """The properties of ``key=value`` lines."""
+    properties = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition('=')
+        key = key.strip()
+        if not sep or not key:
+            raise ValidationError(_('Line %d is not key=value.') % number)
+        properties[check_property(key)] = value.strip()
+    return properties
+
+
+def visibility_choices(request):
+    """Create Image's visibilities, public only for who may publicize."""
+    choices = list(VISIBILITY_CHOICES)
+    if not policy.check((('image', 'publicize_image'),), request):
+        choices = [c for c in choices if c[0] != 'public']
+    return choices
+
+
 class SourceAction(workflows.Action):
     source_url = forms.CharField(
         label=_('Source URL'), max_length=2048,
@@ -87,6 +142,12 @@ class SourceAction(workflows.Action):
         help_text=_('Optional, instead of a checksum: the URL of a '
                     'checksum file such as SHA256SUMS; the line for the '
                     'image\'s file name is used.'))
+    skip_published_checksum = forms.BooleanField(
+        label=_('No Checksum'), required=False,
+        help_text=_('Import without checking the image: with no checksum '
+                    'given above, the checksum file its publisher put '
+                    'beside it (SHA256SUMS, CHECKSUM, ...) is not looked '
+                    'for either.'))
     # Edit and retry: the finished job this import replaces.
     retry_of = forms.UUIDField(required=False, widget=forms.HiddenInput())
 
@@ -98,34 +159,27 @@ class SourceAction(workflows.Action):
                       'gzip, xz, bzip2 and zstd files, OVAs and tar '
                       'archives with one disk are unpacked.')
 
+    def __init__(self, request, context, *args, **kwargs):
+        super().__init__(request, context, *args, **kwargs)
+        if not conf.get('FIND_CHECKSUMS'):
+            # Nothing is looked for: no choice to offer.
+            del self.fields['skip_published_checksum']
+
     def clean_source_url(self):
         return check_url(self.cleaned_data['source_url'])
 
     def clean_checksum_url(self):
-        value = self.cleaned_data['checksum_url']
-        if not value:
-            return ''
-        url = check_url(value)
-        if fetch.split_credentials(url)[1] is not None:
-            raise ValidationError(_('Put a user name and password only in '
-                                    'the source URL.'))
-        return url
+        return check_checksum_url(self.cleaned_data['checksum_url'])
 
     def clean_expected_checksum(self):
-        value = self.cleaned_data['expected_checksum'].strip()
-        if value:
-            try:
-                checksum.parse_expected(value)
-            except ImportFailure as exc:
-                raise ValidationError(failures.describe(exc.code,
-                                                        exc.params))
-        return value
+        return check_checksum(self.cleaned_data['expected_checksum'])
 
     def clean(self):
         data = super().clean()
         if data.get('expected_checksum') and data.get('checksum_url'):
             self.add_error('checksum_url', _('Give either a checksum or a '
                                              'checksum file URL, not both.'))
+        self._clean_no_checksum(data)
         if data.get('source_url'):
             # What Check URL would say, said again at submit.
             checked = checks.check_for(self.request, data['source_url'],
@@ -133,6 +187,20 @@ class SourceAction(workflows.Action):
             if checked.failure is not None:
                 self.add_error('source_url', checked.error)
         return data
+
+    def _clean_no_checksum(self, data):
+        if not data.get('skip_published_checksum'):
+            return
+        if data.get('expected_checksum') or data.get('checksum_url'):
+            self.add_error('skip_published_checksum', _(
+                'Untick No Checksum to check the image against the '
+                'checksum you gave, or clear it.'))
+        elif data.get('source_url') and conf.signature_required(
+                data['source_url']):
+            self.add_error('skip_published_checksum', _(
+                'This cloud imports images from %s only with a checksum '
+                'file signed by a key it trusts: untick No Checksum.')
+                % urllib.parse.urlsplit(data['source_url']).hostname)
 
     def _reused_credentials(self, data):
         """The source password an edit and retry sends again, so that
@@ -147,7 +215,7 @@ class SourceStep(workflows.Step):
     action_class = SourceAction
     template_name = 'project/image_imports/_source_step.html'
     contributes = ('source_url', 'expected_checksum', 'checksum_url',
-                   'retry_of')
+                   'skip_published_checksum', 'retry_of')
 
 
 class DetailsAction(workflows.Action):
@@ -200,9 +268,7 @@ class DetailsAction(workflows.Action):
         super().__init__(request, context, *args, **kwargs)
         self.fields['disk_format'].choices = disk_format_choices()
         self.fields['disk_format'].initial = conf.get('DEFAULT_DISK_FORMAT')
-        choices = list(VISIBILITY_CHOICES)
-        if not policy.check((('image', 'publicize_image'),), request):
-            choices = [c for c in choices if c[0] != 'public']
+        choices = visibility_choices(request)
         self.fields['visibility'].choices = choices
         default = settings.CREATE_IMAGE_DEFAULTS.get('image_visibility')
         self.fields['visibility'].initial = (
@@ -279,22 +345,7 @@ class MetadataAction(workflows.Action):
                       'location or visibility, are refused.')
 
     def clean_metadata(self):
-        properties = {}
-        for number, line in enumerate(
-                self.cleaned_data['metadata'].splitlines(), 1):
-            if not line.strip():
-                continue
-            key, sep, value = line.partition('=')
-            key = key.strip()
-            if not sep or not key:
-                raise ValidationError(
-                    _('Line %d is not key=value.') % number)
-            if key in RESERVED_PROPERTIES or key.startswith('os_glance'):
-                raise ValidationError(
-                    _('"%s" is set by the Image service or by the other '
-                      'steps and cannot be a custom property.') % key)
-            properties[key] = value.strip()
-        return properties
+        return metadata_lines(self.cleaned_data['metadata'])
 
 
 class MetadataStep(workflows.Step):

@@ -248,6 +248,13 @@ class ProjectActionTests(dashboard_helpers.TestCase):
             provenance=dict(SIGNED_PROVENANCE, checksum_from='',
                             checksum_url='', algorithm='', expected='',
                             verification=''))
+        # The user asked for no checksum.
+        make_job(
+            self.tenant.id, state=ImportJob.ACTIVE, image_id='img-4',
+            image_name='unchecked', find_checksum=False,
+            provenance=dict(SIGNED_PROVENANCE, checksum_from='not_sought',
+                            checksum_url='', algorithm='', expected='',
+                            verification=''))
         # Recorded before imports kept their provenance.
         make_job(self.tenant.id, state=ImportJob.ACTIVE, image_id='img-3',
                  image_name='older', checksum_verified='sha256')
@@ -257,6 +264,7 @@ class ProjectActionTests(dashboard_helpers.TestCase):
 
         self.assertIn('Checksum matched; signed by Cloud Images', table)
         self.assertIn('Not verified: no checksum published', table)
+        self.assertIn('Not verified: no checksum given or looked for', table)
         self.assertIn('>Checksum matched<', table)
         self.assertContains(page, 'SHA256SUMS, found beside the image')
         self.assertContains(page, 'signed by Cloud Images '

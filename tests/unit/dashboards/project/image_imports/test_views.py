@@ -9,6 +9,7 @@ import types
 from unittest import mock
 import uuid
 
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.urls import reverse
 
@@ -273,6 +274,39 @@ class ImageImportsViewTests(dashboard_helpers.TestCase):
             self.assertNoWorkflowErrors(res)
             job = ImportJob.objects.latest('created_at')
             self.assertEqual(value, getattr(job, field))
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_the_user_may_import_without_the_published_checksum(
+            self, enqueue):
+        url = 'https://images.example.org/a.qcow2'
+        for extra, finds in (({}, True),
+                             ({'skip_published_checksum': 'on'}, False)):
+            with self.captureOnCommitCallbacks(execute=True):
+                res = self.client.post(CREATE_URL, dict(
+                    source_url=url, visibility='private', **extra))
+            self.assertNoWorkflowErrors(res)
+            job = ImportJob.objects.latest('created_at')
+            self.assertEqual(finds, job.find_checksum)
+            res = self.client.get(CREATE_URL, {'retry_of': job.pk})
+            action = res.context['workflow'].get_step('source').action
+            self.assertEqual(not finds,
+                             action.initial['skip_published_checksum'])
+
+    @mock.patch('image_importer.worker.tasks.enqueue')
+    def test_no_checksum_is_refused_where_a_signature_is_required(
+            self, enqueue):
+        importer = dict(django_settings.IMAGE_IMPORTER,
+                        REQUIRE_SIGNATURE=['images.example.org'])
+        with self.settings(IMAGE_IMPORTER=importer):
+            res = self.client.post(CREATE_URL, {
+                'source_url': 'https://images.example.org/a.qcow2',
+                'visibility': 'private', 'skip_published_checksum': 'on'})
+
+        self.assertWorkflowErrors(res, 1)
+        self.assertContains(res, 'This cloud imports images from '
+                                 'images.example.org only with a checksum '
+                                 'file signed by a key it trusts')
+        self.assertFalse(ImportJob.objects.exists())
 
     @mock.patch('image_importer.worker.tasks.enqueue')
     def test_create_rejects_bad_checksum_input(self, enqueue):
