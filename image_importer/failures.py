@@ -28,6 +28,16 @@ MESSAGES = {
         'This cloud already has %(count)s imports waiting to start, the most '
         'it accepts (%(limit)s). Wait a few minutes and submit again; if '
         'this keeps happening, tell the operator.', 'count'),
+    # A list of images (Import Many) that would pass a queued limit.
+    'queued_project_many': _(
+        'This list has %(adding)s images; your project has %(count)s '
+        'waiting to start, and at most %(limit)s may wait. Import fewer at '
+        'once, or wait for some to start; ask the operator if your project '
+        'needs a higher limit.'),
+    'queued_total_many': _(
+        'This list has %(adding)s images; this cloud has %(count)s waiting '
+        'to start, and accepts at most %(limit)s. Import fewer at once, or '
+        'wait a few minutes.'),
     'invalid_url': _('"%(url)s" is not a valid URL. Enter a full http:// or '
                      'https:// address of the image file.'),
     'scheme_not_allowed': _('URLs starting with "%(scheme)s:" cannot be '

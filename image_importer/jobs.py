@@ -141,6 +141,24 @@ REQUEST_FIELDS = ('description', 'disk_format', 'architecture', 'min_disk',
                   'checksum_url')
 
 
+def submit_many(request, entries):
+    """Record and queue a job for each of ``entries`` (form data), all or
+    none: ``limits.LimitReached`` if together they would pass a queued
+    limit; if one cannot be recorded (its trust refused), none is, and
+    the trusts made for the others are deleted."""
+    limits.check_submit(request.user.project_id, adding=len(entries))
+    made = []
+    try:
+        with transaction.atomic():
+            for data in entries:
+                made.append(submit(request, data))
+    except BaseException:
+        for job in made:
+            keystone.release(job, request)
+        raise
+    return made
+
+
 def submit(request, data, credentials=None):
     """Record a job for the request's user and queue it after commit;
     ``limits.LimitReached`` if the queued limits refuse it."""

@@ -42,9 +42,9 @@ class LimitReached(ImportFailure):
         return failures.describe(self.code, self.params)
 
 
-def check_submit(project_id):
-    """Raise ``LimitReached`` if one more queued job of ``project_id``
-    would go over a queued limit."""
+def check_submit(project_id, adding=1):
+    """Raise ``LimitReached`` if ``adding`` more queued jobs of
+    ``project_id`` would go over a queued limit."""
     queued = ImportJob.objects.filter(state=ImportJob.QUEUED)
     for setting, code, rows in (
             ('MAX_QUEUED_PER_PROJECT', 'queued_project',
@@ -53,7 +53,10 @@ def check_submit(project_id):
         limit = conf.get(setting)
         if limit:
             count = rows.count()
-            if count >= limit:
+            if count + adding > limit:
+                if adding > 1:
+                    raise LimitReached(code + '_many', count=count,
+                                       limit=limit, adding=adding)
                 raise LimitReached(code, count=count, limit=limit)
 
 

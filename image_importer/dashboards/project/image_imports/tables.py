@@ -66,6 +66,13 @@ class ImportImage(tables.LinkAction):
     policy_rules = (('image', 'add_image'),)
 
 
+class ImportMany(ImportImage):
+    name = 'bulk'
+    verbose_name = _('Import Many')
+    url = 'horizon:project:image_imports:bulk'
+    icon = 'list'
+
+
 class CancelImport(RowAction, tables.BatchAction):
     name = 'cancel'
     action_type = 'danger'
@@ -400,7 +407,7 @@ class ImportJobsTable(tables.DataTable):
         verbose_name = _('Image Imports')
         status_columns = ['state']
         row_class = UpdateRow
-        table_actions = (ImportFilterAction, ImportImage, CancelImport,
-                         DeleteJob)
+        table_actions = (ImportFilterAction, ImportImage, ImportMany,
+                         CancelImport, DeleteJob)
         row_actions = (GoToImage, LaunchInstance, EditAndRetry, RetryImport,
                        CancelImport, DeleteJob, DeleteJobAndImage)

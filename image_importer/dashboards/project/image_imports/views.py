@@ -9,6 +9,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views import generic
 
+from horizon import forms
 from horizon import tables
 from horizon.utils import functions as utils_functions
 from horizon import views
@@ -16,6 +17,8 @@ from horizon import workflows
 
 from image_importer.api import glance as api_glance
 from image_importer.dashboards.project.image_imports import checks
+from image_importer.dashboards.project.image_imports import forms as \
+    import_forms
 from image_importer.dashboards.project.image_imports import origin as \
     import_origin
 from image_importer.dashboards.project.image_imports import tables as \
@@ -135,6 +138,17 @@ class CreateView(workflows.WorkflowView):
         return {name: self.request.GET[name]
                 for name in ('source_url', 'name', 'disk_format')
                 if self.request.GET.get(name)}
+
+
+class ImportManyView(forms.ModalFormView):
+    form_class = import_forms.ImportManyForm
+    form_id = 'import_many_form'
+    modal_id = 'import_many_modal'
+    page_title = _('Import Many')
+    submit_label = _('Import All')
+    submit_url = reverse_lazy('horizon:project:image_imports:bulk')
+    success_url = reverse_lazy('horizon:project:image_imports:index')
+    template_name = 'project/image_imports/bulk.html'
 
 
 # How the image went to the Image service (engine.pipeline.Route), as the
