@@ -22,7 +22,8 @@ def rows_named(page, names):
 
 
 def test_a_manifest_with_a_wrong_line_queues_nothing(horizon, samples,
-                                                     page):
+                                                     small_page):
+    page = small_page
     login(page, horizon, 'demo', 'demo')
     before = page.locator('#image_imports tbody tr').count()
     open_import_many(page)
@@ -34,7 +35,7 @@ def test_a_manifest_with_a_wrong_line_queues_nothing(horizon, samples,
                                        samples.url('manifest-b.qcow2'))))
     page.click('.modal-footer .btn-primary')
 
-    error = page.locator('.modal .alert-danger', has_text='Image 2 (line 4)')
+    error = page.locator('.modal .alert-danger', has_text='Image 2 (line 3)')
     error.wait_for()
     assert '"disk_format" cannot be "floppy"' in error.inner_text()
     page.screenshot(path=str(ARTIFACTS / 'import-many-refused.png'))
@@ -45,7 +46,8 @@ def test_a_manifest_with_a_wrong_line_queues_nothing(horizon, samples,
 
 
 def test_several_urls_become_imports_and_one_is_refused(
-        horizon, samples, page, demo_glance):
+        horizon, samples, small_page, demo_glance):
+    page = small_page
     names = ['many-a.qcow2', 'many-b.qcow2']
     for name in names:
         images.make_qcow2(str(samples.root), name, size=8 * 1024 * 1024)

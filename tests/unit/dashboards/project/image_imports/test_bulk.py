@@ -203,6 +203,7 @@ class ImportManyTests(dashboard_helpers.TestCase):
 
         self.assertContains(res, BULK_URL)
         self.assertContains(res, 'Import Many')
-        res = self.client.get(BULK_URL)
-        self.assertContains(res, 'Source URLs')
-        self.assertContains(res, 'Or a Manifest')
+        for ajax in ({}, {'HTTP_X_REQUESTED_WITH': 'XMLHttpRequest'}):
+            res = self.client.get(BULK_URL, **ajax)
+            self.assertContains(res, 'Source URLs')
+            self.assertContains(res, 'Or a Manifest')
