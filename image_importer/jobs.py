@@ -6,12 +6,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from openstack_dashboard.api import base as api_base
 
 from image_importer.api import glance as api_glance
 from image_importer.api import keystone
 from image_importer import crypto
 from image_importer.engine import fetch
+from image_importer import failures
 from image_importer import limits
 from image_importer.models import ImportJob
 from image_importer.models import InvalidTransition
@@ -121,6 +123,51 @@ def delete(request, job, with_image=False):
         api_glance.delete_left_image(request, job.left_image)
     keystone.release(job, request)  # if the worker could not
     job.delete()
+
+
+# Messages a page shows at most for imports that ended; the others are
+# counted in one more.
+NOTICES_AT_ONCE = 5
+
+
+def notices(request):
+    """What to tell the user of their imports in the current project that
+    ended (active or failed) since they last looked, each once:
+    ``[(level, text)]`` for Horizon's messages."""
+    ended = ImportJob.objects.filter(
+        user_id=request.user.id, project_id=request.user.project_id,
+        state__in=(ImportJob.ACTIVE, ImportJob.FAILED),
+        notified=False).order_by('-finished_at', '-pk')
+    told = []
+    for job in ended[:NOTICES_AT_ONCE]:
+        # Once, whichever page asks first.
+        if ImportJob.objects.filter(pk=job.pk, notified=False).update(
+                notified=True):
+            told.append(_notice(job))
+    more = ended.update(notified=True) if len(
+        told) == NOTICES_AT_ONCE else 0
+    if more:
+        told.append(('info', ngettext(
+            '%d more import ended: see Image Imports.',
+            '%d more imports ended: see Image Imports.', more) % more))
+    return told
+
+
+def _notice(job):
+    if job.state == ImportJob.ACTIVE:
+        return 'success', _('Image "%s" is ready.') % job.image_name
+    return 'error', _('Import of "%(name)s" failed: %(why)s') % {
+        'name': job.image_name,
+        'why': failures.describe(job.error_code, job.error_params)}
+
+
+def seen(request, shown):
+    """The user saw these jobs in the table or on their page: those that
+    ended need no message later."""
+    ids = [job.pk for job in shown if job.is_finished and not job.notified
+           and job.user_id == request.user.id]
+    if ids:
+        ImportJob.objects.filter(pk__in=ids).update(notified=True)
 
 
 def name_from_url(url):

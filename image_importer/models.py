@@ -118,6 +118,9 @@ class ImportJob(models.Model):
     provenance = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_params = models.JSONField(default=dict, blank=True)
+    # The user who submitted it knows it ended: told by a message on a
+    # page, or saw it in the table or on its page (``jobs.notices``).
+    notified = models.BooleanField(default=False)
 
     # Timeline: [{'phase', 'start', 'end', 'bytes'}], oldest first.
     phases = models.JSONField(default=list, blank=True)

@@ -248,7 +248,9 @@ class UpdateRow(tables.Row):
         # project list Horizon's context processor would fetch for it on
         # every poll (most of the request's time, see tools/bench_web.py).
         request.user.authorized_tenants = []
-        return jobs.get_job(request, job_id, self.table.scope)
+        job = jobs.get_job(request, job_id, self.table.scope)
+        jobs.seen(request, [job])
+        return job
 
 
 def image_url(job):

@@ -79,6 +79,7 @@ class IndexView(tables.DataTableView):
             page = list(jobs_qs.filter(newer).order_by(
                 'created_at', 'pk')[:size + 1])
             self._prev, self._more = len(page) > size, True
+            jobs.seen(self.request, page[:size])
             return list(reversed(page[:size]))
         if anchor:
             jobs_qs = jobs_qs.filter(
@@ -86,6 +87,7 @@ class IndexView(tables.DataTableView):
                 Q(created_at=anchor.created_at, pk__lt=anchor.pk))
         page = list(jobs_qs.order_by('-created_at', '-pk')[:size + 1])
         self._more, self._prev = len(page) > size, anchor is not None
+        jobs.seen(self.request, page[:size])
         return page[:size]
 
 
@@ -123,6 +125,16 @@ class CheckURLView(generic.View):
         found['same_images'] = import_tables.image_links(
             api_glance.images_from_source(request, source)) if source else []
         return http.JsonResponse(found)
+
+
+class NoticesView(generic.View):
+    """Horizon's messages for the user's imports that ended since they
+    last looked, each once (asked by every page, image_imports.js)."""
+
+    def post(self, request):
+        return http.JsonResponse({'notices': [
+            {'level': level, 'message': str(text)}
+            for level, text in jobs.notices(request)]})
 
 
 class CreateView(workflows.WorkflowView):
@@ -217,6 +229,7 @@ class DetailView(views.HorizonTemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         job = jobs.get_job(self.request, kwargs['job_id'], self.scope)
+        jobs.seen(self.request, [job])
         image_url = import_tables.image_url(job)
         # An image deleted since it was imported: say so, with no link.
         image_gone = bool(image_url) and api_glance.image_exists(

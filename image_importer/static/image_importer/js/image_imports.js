@@ -28,3 +28,30 @@
     return result;
   };
 })();
+
+/* Imports of this user that ended while they were elsewhere: Horizon's
+ * usual message on the next page they open, once (the server marks each
+ * told). Pages without a logged-in user get no answer and show nothing.
+ */
+(function () {
+  'use strict';
+  function cookie(name) {
+    var found = document.cookie.match('(?:^|;\\s*)' + name + '=([^;]*)');
+    return found ? decodeURIComponent(found[1]) : '';
+  }
+  horizon.addInitFunction(function () {
+    if (typeof WEBROOT === 'undefined' || !cookie('csrftoken')) {
+      return;
+    }
+    $.ajax({
+      type: 'POST',
+      url: WEBROOT + 'project/image_imports/notices/',
+      headers: {'X-CSRFToken': cookie('csrftoken')},
+      dataType: 'json'
+    }).done(function (answer) {
+      $.each((answer && answer.notices) || [], function (index, notice) {
+        horizon.alert(notice.level, notice.message);
+      });
+    });
+  });
+})();
