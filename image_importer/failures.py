@@ -192,6 +192,9 @@ MESSAGES = {
     'checksum_not_listed': _('The checksum file does not list %(filename)s. '
                              'Check that it is the checksum file for this '
                              'image.'),
+    'no_release': _('No file in the followed source matches %(pattern)s. '
+                    'Check the pattern against the names the folder or '
+                    'checksum file lists (* matches any part).'),
     'checksum_file_invalid': _('The checksum file holds no checksums this '
                                'cloud can check (MD5, SHA-1 or SHA-2), or the '
                                'URL returned something else, such as a web '

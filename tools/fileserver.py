@@ -1,7 +1,8 @@
 """A loopback HTTP server over a directory, for tests and the demo.
 
 Serves files with ETag, Last-Modified and single ``Range: bytes=N-`` or
-``bytes=N-M`` requests (``If-Range`` honoured), and can misbehave on
+``bytes=N-M`` requests (``If-Range`` honoured; ``If-None-Match`` and
+``If-Modified-Since`` answered 304), and can misbehave on
 purpose for tests: ``server.faults[path] = Fault(...)`` drops a
 connection part-way, lies about the length, ignores ranges or HEAD, or
 redirects.
@@ -79,6 +80,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return self._status(404)
         stat = path.stat()
         etag = '"%x-%x"' % (stat.st_size, stat.st_mtime_ns)
+        modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
+        if etag == self.headers.get('If-None-Match') or (
+                'If-None-Match' not in self.headers and
+                modified == self.headers.get('If-Modified-Since')):
+            return self._status(304, ETag=etag, **{'Last-Modified':
+                                                   modified})
         start, end = 0, stat.st_size
         match = RANGE_RE.match(self.headers.get('Range', ''))
         if_range = self.headers.get('If-Range')

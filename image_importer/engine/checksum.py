@@ -116,6 +116,18 @@ def _entries(text):
         yield algorithm, match['hex'].lower(), (None if name == '-' else name)
 
 
+def listed(text):
+    """Every named file of a checksum file: ``{name: Expected}``, the
+    strongest algorithm where a file has several lines."""
+    found = {}
+    for algorithm, hexdigest, name in _entries(text):
+        known = found.get(name)
+        if name and (known is None or ALGORITHMS.index(algorithm) >
+                     ALGORITHMS.index(known.algorithm)):
+            found[name] = Expected(algorithm, hexdigest)
+    return found
+
+
 def parse_checksum_file(text, filename, algorithm=None, nameless=True):
     """Pick ``filename``'s checksum out of a checksum file's text.
 
