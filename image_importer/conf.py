@@ -107,6 +107,12 @@ DEFAULTS = {
     # Hosts whose images must come with a checksum file signed by a
     # trusted key ('*': every host); an import without one fails.
     'REQUIRE_SIGNATURE': (),
+    # Subscriptions: how often beat looks for those due (seconds), the
+    # shortest interval a user may choose, and how many failures in a row
+    # stop one until a person resumes it.
+    'SUBSCRIPTION_CHECK_INTERVAL': 60,
+    'SUBSCRIPTION_MIN_INTERVAL': 3600,
+    'SUBSCRIPTION_MAX_FAILURES': 3,
     # Limits on jobs; 0 means no limit. A submit over a queued limit is
     # refused with a message; a job over a running limit waits its turn.
     'MAX_RUNNING_PER_PROJECT': 2,

@@ -192,6 +192,11 @@ MESSAGES = {
     'checksum_not_listed': _('The checksum file does not list %(filename)s. '
                              'Check that it is the checksum file for this '
                              'image.'),
+    'subscriptions_need_service_auth': _(
+        'Following a source needs the importer to act for you later, '
+        'through a trust to its service user, and this cloud has none '
+        'configured. Import the image now instead, or ask the operator to '
+        'set IMAGE_IMPORTER[\'SERVICE_AUTH\'].'),
     'no_release': _('No file in the followed source matches %(pattern)s. '
                     'Check the pattern against the names the folder or '
                     'checksum file lists (* matches any part).'),

@@ -22,6 +22,85 @@ class InvalidTransition(Exception):
     """The transition table forbids this move."""
 
 
+class Subscription(models.Model):
+    """A source followed: each new build it publishes becomes an import
+    job (``worker.subscriptions``), with the choices of a normal import,
+    and the images it made beyond ``keep`` are retired."""
+
+    ACTIVE = 'active'
+    PAUSED = 'paused'
+    STOPPED = 'stopped'         # after repeated failures, until resumed
+    STATE_CHOICES = (
+        (ACTIVE, pgettext_lazy('Subscription state', 'Following')),
+        (PAUSED, pgettext_lazy('Subscription state', 'Paused')),
+        (STOPPED, pgettext_lazy('Subscription state', 'Stopped')),
+    )
+    HIDE = 'hide'
+    DELETE = 'delete'
+    RETIRE_CHOICES = (
+        (HIDE, pgettext_lazy('Retirement', 'Hide the older images')),
+        (DELETE, pgettext_lazy('Retirement', 'Delete the older images')),
+    )
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4,
+                          editable=False)
+    project_id = models.CharField(max_length=64)
+    project_name = models.CharField(max_length=255, blank=True)
+    user_id = models.CharField(max_length=64)
+    user_name = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=255)
+
+    # What is followed (engine.follow.Source).
+    kind = models.CharField(max_length=16, default='file')
+    source_url = models.CharField(max_length=2048)
+    pattern = models.CharField(max_length=255, blank=True)
+
+    # The image of each build: its name ({date}, {file} filled in) and
+    # the choices of a normal import.
+    image_name = models.CharField(max_length=255)
+    disk_format = models.CharField(max_length=16, blank=True)
+    visibility = models.CharField(max_length=16, default='private')
+    protected = models.BooleanField(default=False)
+    min_disk = models.PositiveIntegerField(default=0)
+    min_ram = models.PositiveIntegerField(default=0)
+    architecture = models.CharField(max_length=255, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+
+    # Every ``interval`` seconds; the newest ``keep`` images stay, the
+    # others are hidden or deleted.
+    interval = models.PositiveIntegerField(default=86400)
+    keep = models.PositiveIntegerField(default=3)
+    retire = models.CharField(max_length=16, choices=RETIRE_CHOICES,
+                              default=HIDE)
+
+    # The user's authority for later: a trust to the service user, with
+    # no expiry, deleted with the subscription.
+    glance_endpoint = models.CharField(max_length=1024)
+    trust_id = models.CharField(max_length=64, blank=True)
+    token_expires = None
+
+    state = models.CharField(max_length=16, choices=STATE_CHOICES,
+                             default=ACTIVE)
+    # What the last look saw: the validator to send next time, and the
+    # build last imported (or being imported).
+    validator = models.CharField(max_length=1024, blank=True)
+    seen = models.CharField(max_length=2048, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(default=timezone.now,
+                                         db_index=True)
+    last_result = models.CharField(max_length=1024, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_params = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ('-created_at',)
+
+    def __str__(self):
+        return self.name
+
+
 class ImportJob(models.Model):
     QUEUED = 'queued'
     DOWNLOADING = 'downloading'
@@ -118,6 +197,12 @@ class ImportJob(models.Model):
     provenance = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_params = models.JSONField(default=dict, blank=True)
+    # The subscription that started it (which owns its trust), and the
+    # build it imports.
+    subscription = models.ForeignKey(Subscription, null=True, blank=True,
+                                     on_delete=models.SET_NULL,
+                                     related_name='jobs')
+    build = models.CharField(max_length=2048, blank=True)
     # The user who submitted it knows it ended: told by a message on a
     # page, or saw it in the table or on its page (``jobs.notices``).
     notified = models.BooleanField(default=False)

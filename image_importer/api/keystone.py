@@ -48,6 +48,8 @@ USER_AGENT = 'horizon-image-importer'
 TRUST_MARGIN = 3600
 # Seconds of random extra life for a trust (see create_trust).
 TRUST_SPREAD = TRUST_MARGIN // 2
+# A subscription's trust: ten years, deleted with the subscription.
+LASTING_DAYS = 3650
 # Keystone refuses two trusts that differ only in their expiry if that is
 # the same second: a second submit in the same second takes the next one.
 CREATE_ATTEMPTS = 10
@@ -142,9 +144,12 @@ def trust_deadline(now=None):
         seconds=conf.get('JOB_TIMEOUT') + TRUST_MARGIN)
 
 
-def create_trust(request, visibility='private'):
+def create_trust(request, visibility='private', lasting=False):
     """Trust the service user with the request user's project and the
     roles of theirs an import of ``visibility`` needs (``trust_roles``).
+
+    ``lasting``: for a subscription, which acts for years, until it is
+    deleted (and while the user holds the roles).
 
     Returns ``(trust_id, expires_at)``. Raises ``ImportFailure``
     (``service_auth_failed``, ``trust_refused``, ``keystone_unreachable``)
@@ -155,7 +160,9 @@ def create_trust(request, visibility='private'):
     client = api_keystone.keystoneclient(request)
     # Keystone refuses two identical trusts expiring in the same second:
     # spread the expiry so that submits made together rarely collide.
-    expires_at = trust_deadline() + datetime.timedelta(
+    expires_at = (timezone.now().replace(microsecond=0) +
+                  datetime.timedelta(days=LASTING_DAYS)
+                  if lasting else trust_deadline()) + datetime.timedelta(
         seconds=random.randrange(TRUST_SPREAD))
     for attempt in range(CREATE_ATTEMPTS):
         try:
@@ -285,6 +292,8 @@ def release(job, request=None):
     """
     if not job.trust_id:
         return True
+    if getattr(job, 'subscription_id', None):
+        return True     # the subscription's trust: it goes with it
     ways = []
     if request is not None and request.user.id == job.user_id:
         ways.append(lambda: _delete_as_trustor(request, job))
@@ -297,7 +306,7 @@ def release(job, request=None):
             LOG.info('Could not delete the trust of job %s (%s)', job.pk,
                      exc)
             continue
-        ImportJob.objects.filter(pk=job.pk, trust_id=job.trust_id).update(
+        type(job).objects.filter(pk=job.pk, trust_id=job.trust_id).update(
             trust_id='')
         job.trust_id = ''
         LOG.info('Deleted the trust of job %s', job.pk)

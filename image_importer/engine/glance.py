@@ -294,3 +294,36 @@ def delete_image(client, image_id):
                     exc_info=True)
         return False
     return True
+
+
+# What retiring an image did (``retire_image``).
+HIDDEN = 'hidden'
+DELETED = 'deleted'
+GONE = 'gone'                   # deleted by someone else already
+KEPT_PROTECTED = 'protected'    # a protected image is never deleted
+KEPT_IN_USE = 'in_use'          # Glance refused: in use (a volume's clone)
+KEPT_REFUSED = 'refused'        # Glance refused otherwise
+
+
+def retire_image(client, image_id, delete=False):
+    """Hide an image from image lists (``os_hidden``), or delete it unless
+    it is protected; returns what was done, never raises for Glance's
+    refusal (the image is then kept, and the answer says why)."""
+    try:
+        image = client.images.get(image_id)
+        if not delete:
+            if not getattr(image, 'os_hidden', False):
+                client.images.update(image_id, os_hidden=True)
+            return HIDDEN
+        if getattr(image, 'protected', False):
+            return KEPT_PROTECTED
+        client.images.delete(image_id)
+    except glance_exc.HTTPNotFound:
+        return GONE
+    except glance_exc.HTTPConflict:
+        return KEPT_IN_USE
+    except glance_exc.HTTPException as exc:
+        LOG.warning('Glance would not retire image %s: %s', image_id,
+                    _details(exc))
+        return KEPT_REFUSED
+    return DELETED

@@ -63,6 +63,9 @@ def celery_config():
         'beat_schedule': {
             'sweep': {'task': 'image_importer.tasks.sweep',
                       'schedule': conf.get('SWEEP_INTERVAL')},
+            'subscriptions': {
+                'task': 'image_importer.tasks.check_subscriptions',
+                'schedule': conf.get('SUBSCRIPTION_CHECK_INTERVAL')},
         },
     }
 

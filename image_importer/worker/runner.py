@@ -31,6 +31,7 @@ from image_importer import limits
 from image_importer.models import ImportJob
 from image_importer.models import StateConflict
 from image_importer.worker import heartbeat
+from image_importer.worker import subscriptions
 from image_importer.worker import workdir
 
 LOG = logging.getLogger(__name__)
@@ -225,6 +226,12 @@ def run_job(job_id, node=None, enqueue=None):
     with contextlib.suppress(db.Error):
         ImportJob.release(job.pk, owner)
     keystone.release_if_finished(job)
+    if job.subscription_id:
+        try:
+            subscriptions.job_ended(job.pk)
+        except Exception:
+            LOG.exception('Import job %s: its subscription could not '
+                          'retire older images', job.pk)
     with contextlib.suppress(Exception):
         workdir.clean_work_dirs(older_than=60)
 

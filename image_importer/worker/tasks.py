@@ -7,6 +7,7 @@ from celery import signals
 import image_importer
 from image_importer.worker.celery import app
 from image_importer.worker import runner
+from image_importer.worker import subscriptions
 from image_importer.worker import sweeper
 from image_importer.worker import workdir
 
@@ -22,6 +23,28 @@ def run_import(self, job_id):
 @app.task(name='image_importer.tasks.sweep', ignore_result=True)
 def sweep():
     sweeper.sweep(enqueue)
+
+
+@app.task(name='image_importer.tasks.check_subscriptions',
+          ignore_result=True)
+def check_subscriptions():
+    subscriptions.check_due(enqueue)
+
+
+@app.task(name='image_importer.tasks.check_subscription',
+          ignore_result=True)
+def check_subscription(sub_id):
+    subscriptions.check(sub_id, enqueue)
+
+
+def check_now(sub_id):
+    """Send a subscription's look now (Check Now); if it cannot be sent,
+    beat looks at it within ``SUBSCRIPTION_CHECK_INTERVAL``."""
+    try:
+        check_subscription.apply_async(args=[str(sub_id)], retry=False)
+    except Exception:
+        LOG.warning('Could not send the check of subscription %s; beat '
+                    'will', sub_id, exc_info=True)
 
 
 @signals.worker_ready.connect
