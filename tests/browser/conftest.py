@@ -29,7 +29,11 @@ def horizon(stack, samples, publisher, tmp_path_factory):
         sys.prefix, state, stack.keystone_url, port=stack_tool.free_port(),
         url_allowlist=['127.0.0.1:%d' % samples.port],
         importer={'REQUEUE_AFTER': 2, 'SWEEP_INTERVAL': 2,
-                  'TRUSTED_KEYS_DIR': keys})
+                  'TRUSTED_KEYS_DIR': keys,
+                  # As in the demo: jobs and subscriptions act through
+                  # trusts to the service user.
+                  'SERVICE_AUTH': stack.service_auth(),
+                  'SUBSCRIPTION_CHECK_INTERVAL': 2})
     with instance:
         yield instance
 

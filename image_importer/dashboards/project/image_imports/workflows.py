@@ -94,9 +94,11 @@ def check_checksum(value):
     return value
 
 
-def check_property(key):
+def check_property(key, allow=()):
     """A custom property's name, unless Glance or the other fields own
-    it."""
+    it (but those in ``allow``)."""
+    if key in allow:
+        return key
     if key in RESERVED_PROPERTIES or key.startswith('os_glance'):
         raise ValidationError(
             _('"%s" is set by the Image service or by the other '
@@ -104,8 +106,9 @@ def check_property(key):
     return key
 
 
-def metadata_lines(text):
-    """The properties of ``key=value`` lines."""
+def metadata_lines(text, allow=()):
+    """The properties of ``key=value`` lines (``allow``: reserved names
+    a form without fields of their own takes as properties)."""
     properties = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -114,7 +117,7 @@ def metadata_lines(text):
         key = key.strip()
         if not sep or not key:
             raise ValidationError(_('Line %d is not key=value.') % number)
-        properties[check_property(key)] = value.strip()
+        properties[check_property(key, allow)] = value.strip()
     return properties
 
 
