@@ -32,10 +32,10 @@ def last_look(sub):
         return _('Not yet')
     said = sub.last_result
     if sub.error_code:
-        said = '%s: %s' % (said, failures.describe(sub.error_code,
-                                                    sub.error_params))
-    return format_html('{}<br><small>{}</small>', sub.last_checked_at.strftime(
-        '%Y-%m-%d %H:%M'), said)
+        why = failures.describe(sub.error_code, sub.error_params)
+        said = '%s: %s' % (said, why)
+    when = sub.last_checked_at.strftime('%Y-%m-%d %H:%M')
+    return format_html('{}<br><small>{}</small>', when, said)
 
 
 def next_look(sub):
