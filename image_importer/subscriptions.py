@@ -55,6 +55,32 @@ def follow(request, data):
     return sub
 
 
+def form_of(sub):
+    """The Follow a Source form as it was, for Edit."""
+    initial = {key: getattr(sub, key) for key in FIELDS}
+    initial['metadata'] = '\n'.join('%s=%s' % item for item in sorted(
+        sub.properties.items()))
+    return initial
+
+
+def edit(request, sub, data):
+    """Change what is followed and how; a new source, or a new pattern,
+    is looked at afresh. A trust for another visibility is made anew
+    (public images need more roles), the old one deleted."""
+    fields = {key: data[key] for key in FIELDS if data.get(key) is not None}
+    fields['properties'] = dict(data.get('metadata') or {})
+    if (fields.get('source_url'), fields.get('kind'),
+            fields.get('pattern', '')) != (sub.source_url, sub.kind,
+                                           sub.pattern):
+        fields.update(validator='', seen='', next_check_at=timezone.now())
+    if fields.get('visibility', sub.visibility) != sub.visibility:
+        trust_id, _expires = keystone.create_trust(
+            request, fields['visibility'], lasting=True)
+        keystone.release(sub, request)
+        fields['trust_id'] = trust_id
+    Subscription.objects.filter(pk=sub.pk).update(**fields)
+
+
 def check_now(request, sub):
     """Look at it now (a stopped one is resumed)."""
     Subscription.objects.filter(pk=sub.pk).update(

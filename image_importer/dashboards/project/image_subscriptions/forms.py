@@ -108,6 +108,11 @@ class FollowForm(forms.SelfHandlingForm):
 
     def handle(self, request, data):
         try:
+            if self.initial.get('sub_id'):
+                sub = subscriptions.get(request, self.initial['sub_id'])
+                subscriptions.edit(request, sub, data)
+                messages.success(request, _('Saved "%s".') % data['name'])
+                return sub
             sub = subscriptions.follow(request, data)
         except ImportFailure as exc:
             self.api_error(failures.describe(exc.code, exc.params))

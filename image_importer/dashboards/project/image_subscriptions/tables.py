@@ -69,6 +69,15 @@ class FollowSource(tables.LinkAction):
     policy_rules = (('image', 'add_image'),)
 
 
+class EditSubscription(tables.LinkAction):
+    name = 'edit'
+    verbose_name = _('Edit')
+    url = 'horizon:project:image_subscriptions:edit'
+    classes = ('ajax-modal',)
+    icon = 'pencil'
+    policy_rules = (('image', 'add_image'),)
+
+
 class SubscriptionAction(tables.BatchAction):
     policy_rules = (('image', 'add_image'),)
 
@@ -171,4 +180,5 @@ class SubscriptionsTable(tables.DataTable):
         verbose_name = _('Image Subscriptions')
         status_columns = ['state']
         table_actions = (FollowSource, Unsubscribe)
-        row_actions = (CheckNow, Pause, Resume, Unsubscribe)
+        row_actions = (CheckNow, EditSubscription, Pause, Resume,
+                       Unsubscribe)

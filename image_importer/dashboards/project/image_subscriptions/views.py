@@ -1,3 +1,4 @@
+from django.urls import reverse
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -8,6 +9,7 @@ from image_importer.dashboards.project.image_subscriptions import forms as \
     subscription_forms
 from image_importer.dashboards.project.image_subscriptions import tables as \
     subscription_tables
+from image_importer import subscriptions
 
 
 class IndexView(tables.DataTableView):
@@ -28,3 +30,25 @@ class FollowView(forms.ModalFormView):
     submit_url = reverse_lazy('horizon:project:image_subscriptions:follow')
     success_url = reverse_lazy('horizon:project:image_subscriptions:index')
     template_name = 'project/image_subscriptions/follow.html'
+
+
+class EditView(FollowView):
+    page_title = _('Edit Subscription')
+    submit_label = _('Save')
+
+    def _sub(self):
+        if not hasattr(self, '_found'):
+            self._found = subscriptions.get(self.request,
+                                            self.kwargs['sub_id'])
+        return self._found
+
+    def get_initial(self):
+        return dict(subscriptions.form_of(self._sub()),
+                    sub_id=str(self._sub().pk))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context['submit_url'] = reverse(
+            'horizon:project:image_subscriptions:edit',
+            args=[self._sub().pk])
+        return context

@@ -125,6 +125,30 @@ class SubscriptionViewTests(dashboard_helpers.TestCase):
         release.assert_called_once()
         self.assertFalse(Subscription.objects.exists())
 
+    def test_edit_shows_the_choices_and_saves_changes(self):
+        sub = make_subscription(self.tenant.id, kind='folder',
+                                source_url='https://images.example.org/d/',
+                                pattern='debian-12-*.qcow2', validator='"a"',
+                                seen='debian-12-1.qcow2', keep=2,
+                                properties={'os_distro': 'debian'})
+        url = reverse('horizon:project:image_subscriptions:edit',
+                      args=[sub.pk])
+
+        res = self.client.get(url)
+        form = res.context['form']
+        self.assertEqual(('debian-12-*.qcow2', 2, 'os_distro=debian'),
+                         (form.initial['pattern'], form.initial['keep'],
+                          form.initial['metadata']))
+        res = self.client.post(url, dict(
+            SubscriptionViewTests.FORM, source_url=sub.source_url,
+            pattern='debian-13-*.qcow2', keep=5))
+
+        self.assertNoFormErrors(res)
+        sub.refresh_from_db()
+        self.assertEqual(('debian-13-*.qcow2', 5, '', '', 'trust-1'),
+                         (sub.pattern, sub.keep, sub.validator, sub.seen,
+                          sub.trust_id))
+
     def test_another_projects_subscription_is_404(self):
         theirs = make_subscription('another-project')
 
@@ -135,6 +159,9 @@ class SubscriptionViewTests(dashboard_helpers.TestCase):
 
         theirs.refresh_from_db()
         self.assertEqual(Subscription.ACTIVE, theirs.state)
+        res = self.client.get(reverse(
+            'horizon:project:image_subscriptions:edit', args=[theirs.pk]))
+        self.assertEqual(404, res.status_code)
 
 
 class AdminSubscriptionViewTests(dashboard_helpers.AdminTestCase):
