@@ -38,7 +38,9 @@ def test_enable_list_copies_nothing(tmp_path, capsys):
     listed = capsys.readouterr().out.split()
     assert [p.rsplit('/', 1)[1] for p in listed] == [
         '_1051_project_image_imports_panel.py',
-        '_2161_admin_image_imports_panel.py']
+        '_1052_project_image_subscriptions_panel.py',
+        '_2161_admin_image_imports_panel.py',
+        '_2162_admin_image_subscriptions_panel.py']
 
 
 class _InstalledFile:
