@@ -200,10 +200,17 @@ def test_compressed_image_with_checksum_file_ends_active_verified(
     assert os.listdir(importer_settings['WORK_DIR']) == []
 
 
-def test_checksum_mismatch_fails_before_anything_reaches_glance(
-        stack, demo_session, demo_glance, sample_server, importer_settings):
-    # The default: an image checked against a checksum goes to Glance only
-    # once its checksum matched, even where its upload could overlap.
+@pytest.mark.parametrize('overlap', [False, True],
+                         ids=['default', 'OVERLAP_VERIFIED_UPLOAD'])
+def test_checksum_mismatch_fails_and_no_image_stays(
+        stack, demo_session, demo_glance, sample_server, importer_settings,
+        overlap):
+    # By default an image checked against a checksum goes to Glance only
+    # once its checksum matched. With OVERLAP_VERIFIED_UPLOAD its upload
+    # runs during the download (large enough for that), holding back its
+    # last bytes until the checksum is verified: the image is made, never
+    # becomes active, and is deleted.
+    importer_settings['OVERLAP_VERIFIED_UPLOAD'] = overlap
     images.make_qcow2(str(sample_server.root), 'm.qcow2',
                       size=64 * 1024 * 1024)
     job = submit(demo_session, stack, sample_server.url('m.qcow2'),
@@ -214,30 +221,12 @@ def test_checksum_mismatch_fails_before_anything_reaches_glance(
     job.refresh_from_db()
     assert (job.state, job.error_code) == (ImportJob.FAILED,
                                            'checksum_mismatch')
-    assert job.image_id == ''
-    assert images_named(demo_glance, job.image_name) == []
-    assert os.listdir(importer_settings['WORK_DIR']) == []
-
-
-def test_an_overlapped_checked_upload_never_becomes_active(
-        stack, demo_session, demo_glance, sample_server, importer_settings):
-    # OVERLAP_VERIFIED_UPLOAD: large enough that the upload runs during
-    # the download (it holds back its last bytes until the checksum is
-    # verified).
-    importer_settings['OVERLAP_VERIFIED_UPLOAD'] = True
-    images.make_qcow2(str(sample_server.root), 'm.qcow2',
-                      size=64 * 1024 * 1024)
-    job = submit(demo_session, stack, sample_server.url('m.qcow2'),
-                 expected_checksum='sha256:' + '1' * 64)
-
-    runner.run_job(job.pk)
-
-    job.refresh_from_db()
-    assert (job.state, job.error_code) == (ImportJob.FAILED,
-                                           'checksum_mismatch')
-    assert job.image_id, 'the upload did not start during the download'
-    with pytest.raises(glance_exc.HTTPNotFound):
-        demo_glance.images.get(job.image_id)
+    if overlap:
+        assert job.image_id, 'the upload did not start during the download'
+        with pytest.raises(glance_exc.HTTPNotFound):
+            demo_glance.images.get(job.image_id)
+    else:
+        assert job.image_id == ''
     assert images_named(demo_glance, job.image_name) == []
     assert os.listdir(importer_settings['WORK_DIR']) == []
 

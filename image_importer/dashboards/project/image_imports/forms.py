@@ -8,7 +8,6 @@ from horizon import forms
 from horizon import messages
 
 from image_importer.api import glance as api_glance
-from image_importer import conf
 from image_importer.dashboards.project.image_imports import bulk
 from image_importer.dashboards.project.image_imports import workflows
 from image_importer.engine.errors import ImportFailure
@@ -47,11 +46,7 @@ class ImportManyForm(forms.SelfHandlingForm):
 
     def __init__(self, request, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
-        self.fields['disk_format'].choices = workflows.disk_format_choices()
-        self.fields['disk_format'].initial = conf.get('DEFAULT_DISK_FORMAT')
-        self.fields['visibility'].choices = workflows.visibility_choices(
-            request)
-        self.fields['visibility'].initial = 'private'
+        workflows.offer_image_choices(self.fields, request)
 
     def clean_metadata(self):
         return workflows.metadata_lines(self.cleaned_data['metadata'])

@@ -121,6 +121,15 @@ def metadata_lines(text, allow=()):
     return properties
 
 
+def offer_image_choices(fields, request):
+    """Format and visibility choices, with their defaults, in a form of
+    several images (Import Many, Follow a Source)."""
+    fields['disk_format'].choices = disk_format_choices()
+    fields['disk_format'].initial = conf.get('DEFAULT_DISK_FORMAT')
+    fields['visibility'].choices = visibility_choices(request)
+    fields['visibility'].initial = 'private'
+
+
 def visibility_choices(request):
     """Create Image's visibilities, public only for who may publicize."""
     choices = list(VISIBILITY_CHOICES)

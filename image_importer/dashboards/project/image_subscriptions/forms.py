@@ -68,11 +68,7 @@ class FollowForm(forms.SelfHandlingForm):
 
     def __init__(self, request, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
-        self.fields['disk_format'].choices = workflows.disk_format_choices()
-        self.fields['disk_format'].initial = conf.get('DEFAULT_DISK_FORMAT')
-        self.fields['visibility'].choices = workflows.visibility_choices(
-            request)
-        self.fields['visibility'].initial = 'private'
+        workflows.offer_image_choices(self.fields, request)
         shortest = conf.get('SUBSCRIPTION_MIN_INTERVAL')
         self.fields['interval'].choices = [
             (seconds, label) for seconds, label in INTERVAL_CHOICES
