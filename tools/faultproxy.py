@@ -11,8 +11,9 @@ Put it in front of a real service (Glance, PostgreSQL) and:
   ``after`` bytes of it went through, or ``'record'`` what the client
   sends from that request on, into ``recorded``, passing it on, or
   ``'flip'`` one bit of a body byte past ``after`` bytes (as a faulty
-  disk or network would), passing the rest on unchanged; ``times``
-  requests in a row.
+  disk or network would), passing the rest on unchanged, or
+  ``'stored-500'``: pass the request on whole but answer 500 instead of
+  the service's answer; ``times`` requests in a row.
 
 HTTP requests are found by their request line, which works because HTTP
 clients send the next request on a connection only after the last answer.
@@ -29,6 +30,9 @@ LOG = logging.getLogger(__name__)
 SERVICE_UNAVAILABLE = (b'HTTP/1.1 503 Service Unavailable\r\n'
                        b'Content-Type: text/plain\r\nContent-Length: 21\r\n'
                        b'Connection: close\r\n\r\nService Unavailable\r\n')
+INTERNAL_ERROR = (b'HTTP/1.1 500 Internal Server Error\r\n'
+                  b'Content-Type: text/plain\r\nContent-Length: 23\r\n'
+                  b'Connection: close\r\n\r\nInternal Server Error\r\n')
 
 
 def _reset(sock):
@@ -165,6 +169,11 @@ class FaultProxy:
                 data = server.recv(65536)
                 if not data:
                     return
+                if failing and failing['action'] == 'stored-500':
+                    # Glance took the request whole; its answer is lost
+                    # to a 500, as when it fails after storing.
+                    client.sendall(INTERNAL_ERROR)
+                    return
                 client.sendall(data)
             if client in ready:
                 data = client.recv(65536)
@@ -182,7 +191,7 @@ class FaultProxy:
                 elif failing and failing['action'] == 'flip':
                     data, failing = _flip(data, failing, passed)
                     passed += len(data)
-                elif failing:
+                elif failing and failing['action'] != 'stored-500':
                     passed += len(data)
                     if passed > failing['after']:
                         return

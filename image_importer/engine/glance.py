@@ -116,8 +116,12 @@ TRANSIENT_STATUS = (502, 503, 504)
 
 
 def transient(exc):
+    """A failure of Glance or the network that may pass, after which the
+    image's state says what to do (``upload``): a gateway's 5xx, a broken
+    connection, or Glance's own 500 (its database busy as it marks the
+    image active, say)."""
     if isinstance(exc, glance_exc.HTTPException):
-        return exc.code in TRANSIENT_STATUS
+        return exc.code in TRANSIENT_STATUS or exc.code == 500
     # glanceclient wraps a broken connection as CommunicationError.
     return isinstance(exc, (glance_exc.CommunicationError,
                             ks_exc.ConnectionError, ConnectionError))
@@ -130,20 +134,31 @@ def _status(client, image_id):
         return None
 
 
-def _ready_for_data(client, image_id, timeout=30, sleep=time.sleep):
-    """True once the image waits for data again.
-
-    After an upload breaks, Glance puts the image back to ``queued``; it
-    may take a moment to notice a connection that died.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
+def _settled(client, image_id, polls=30, sleep=time.sleep):
+    """The image's status once Glance is done with a broken upload (None
+    if it is gone): after an upload breaks, Glance puts the image back to
+    ``queued``, and may take a moment to notice a connection that died;
+    still ``saving`` after ``polls`` seconds, it is stuck."""
+    for _poll in range(polls):
         status = _status(client, image_id)
-        if status == 'queued':
-            return True
-        if status != 'saving' or time.monotonic() > deadline:
-            return False
+        if status != 'saving':
+            return status
         sleep(1)
+    return _status(client, image_id)
+
+
+def stored(client, image_id, sleep=time.sleep):
+    """After an upload failed as it ended: did Glance store the image all
+    the same (active; its hash is still to be compared)?"""
+    if _settled(client, image_id, sleep=sleep) != 'active':
+        return False
+    LOG.info('Image %s was stored despite the error', image_id)
+    return True
+
+
+def _ready_for_data(client, image_id, sleep=time.sleep):
+    """True once the image waits for data again."""
+    return _settled(client, image_id, sleep=sleep) == 'queued'
 
 
 def create_image(client, meta, on_created, image_id=None,
@@ -210,8 +225,16 @@ def upload(client, meta, path, size, progress, on_created, image_id=None,
                 LOG.warning('Upload of image %s failed (%s); trying again '
                             'in %.0f s', image_id, _details(exc), wait)
                 sleep(wait)
-                if not _ready_for_data(client, image_id, sleep=sleep):
-                    raise
+                status = _settled(client, image_id, sleep=sleep)
+                if status == 'active':
+                    LOG.info('Image %s was stored despite the error; its '
+                             'hash decides', image_id)
+                    break
+                if status != 'queued':
+                    # Killed, stuck or gone: a new image in its place
+                    # (the old one deleted), never two.
+                    image_id = create_image(client, meta, on_created,
+                                            image_id, sleep=sleep)
         check_stored(client, image_id, reader.hash)
     except BaseException as exc:
         delete_image(client, image_id)

@@ -718,10 +718,13 @@ class _Sender:
         try:
             upload.finish(self.reporter.progress, size)
         except Exception as exc:
-            if glance.transient(exc) and request.upload_retries:
-                raise _UploadBroke(upload.image_id, exc) from exc
-            self.stop()
-            raise glance.failure(exc) or exc
+            if not (glance.transient(exc) and glance.stored(
+                    request.glance_client, upload.image_id)):
+                if glance.transient(exc) and request.upload_retries:
+                    raise _UploadBroke(upload.image_id, exc) from exc
+                self.stop()
+                raise glance.failure(exc) or exc
+            # Stored all the same: its hash decides, below.
         except BaseException:
             self.stop()
             raise

@@ -17,6 +17,7 @@ from image_importer.models import ImportJob
 from image_importer.worker import runner
 from tests.conftest import GLANCE_IMAGE_SIZE_CAP
 from tests.integration.test_import_real_stack import images_named
+from tests.integration.test_import_real_stack import routes
 from tests.integration.test_import_real_stack import run_to_active
 from tests.integration.test_import_real_stack import submit
 from tools.faultproxy import FaultProxy
@@ -66,6 +67,29 @@ def test_upload_is_tried_again_and_leaves_one_image(
     assert image.id == job.image_id and image.status == 'active'
     assert image.size == job.image_size
     assert image.disk_format == (disk_format or 'qcow2')
+    demo_glance.images.delete(image.id)
+
+
+def test_a_500_after_glance_stored_the_image_leaves_it_active(
+        stack, demo_session, demo_glance, sample_server, quick_retries,
+        glance_proxy):
+    # Glance stored every byte, but the answer the worker got was a 500
+    # (as when Glance fails on its last step): the image's state says it
+    # is there; its hash is checked, nothing is sent twice, one image.
+    job = import_through(glance_proxy, demo_session, stack, sample_server,
+                         'glance-stored-500.qcow2')
+    glance_proxy.arm(UPLOAD, 'stored-500')
+
+    job = run_to_active(job)
+
+    assert glance_proxy.faults_done == 1
+    # Sent once: the download went to Glance as it came, never again to
+    # a file.
+    assert routes(job) == ['AS_DOWNLOADED']
+    [image] = images_named(demo_glance, job.image_name)
+    assert (image.id, image.status) == (job.image_id, 'active')
+    assert image.os_hash_value == sha512_of(sample_server,
+                                            'glance-stored-500.qcow2')
     demo_glance.images.delete(image.id)
 
 

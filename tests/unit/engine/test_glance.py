@@ -37,7 +37,14 @@ class FakeImages:
         assert self.status[image_id] == 'queued'
         body = reader.read(3)
         if self.failures:
-            raise self.failures.pop(0)
+            failure = self.failures.pop(0)
+            if isinstance(failure, tuple):
+                # A failure after which Glance left the image so.
+                failure, self.status[image_id] = failure
+                if self.status[image_id] == 'active':
+                    body += reader.read(1024 * 1024)
+                    self.data[image_id] = body
+            raise failure
         # As glanceclient reads a body: 1 MiB asked, each read one chunk.
         while piece := reader.read(1024 * 1024):
             self.pieces.append(len(piece))
@@ -107,6 +114,42 @@ def test_a_passing_failure_is_tried_again_with_backoff(data, failure):
     assert images.data == {image_id: b'abcdef'}
     assert created == [image_id] and images.deleted == []
     assert waits == [2, 4]
+
+
+def test_a_500_glance_recovered_from_is_sent_again_into_the_image(data):
+    # Glance's own error (its database busy at the end of the upload),
+    # after which it put the image back to queued.
+    images = FakeImages(failures=[(glance_exc.HTTPInternalServerError(),
+                                   'queued')])
+
+    image_id, created, waits = upload(images, data, retries=3, delay=2)
+
+    assert images.data == {image_id: b'abcdef'}
+    assert created == [image_id] and images.deleted == []
+    assert waits == [2]
+
+
+@pytest.mark.parametrize('left', ['saving', 'killed'])
+def test_a_500_that_left_the_image_unusable_goes_into_a_new_one(data,
+                                                                left):
+    images = FakeImages(failures=[(glance_exc.HTTPInternalServerError(),
+                                   left)])
+
+    image_id, created, _waits = upload(images, data, retries=3, delay=2)
+
+    assert created == ['img-1', 'img-2'] == images.created
+    assert image_id == 'img-2' and images.deleted == ['img-1']
+    assert images.data == {'img-2': b'abcdef'}
+
+
+def test_a_500_after_glance_stored_the_image_is_no_failure(data):
+    images = FakeImages(failures=[(glance_exc.HTTPInternalServerError(),
+                                   'active')])
+
+    image_id, created, _waits = upload(images, data, retries=3, delay=2)
+
+    assert created == [image_id] and images.deleted == []
+    assert images.data == {image_id: b'abcdef'}
 
 
 def test_the_last_failure_deletes_the_image_and_says_why(data):
@@ -238,3 +281,49 @@ def test_an_image_that_cannot_be_deleted_is_reported_not_raised():
     assert glance.delete_image(types.SimpleNamespace(images=images),
                                image_id) is False
     assert images.updates == []
+
+
+class RetiringImages:
+    """``client.images`` for retirement: what exists, and what Glance
+    refuses to delete."""
+
+    def __init__(self, refuse=None, **images):
+        self.images = images      # id -> protected
+        self.refuse = refuse
+        self.updated = {}
+        self.deleted = []
+
+    def get(self, image_id):
+        if image_id not in self.images:
+            raise glance_exc.HTTPNotFound()
+        return types.SimpleNamespace(id=image_id, os_hidden=False,
+                                     protected=self.images[image_id])
+
+    def update(self, image_id, **fields):
+        self.updated[image_id] = fields
+
+    def delete(self, image_id):
+        if self.refuse:
+            raise self.refuse
+        self.deleted.append(image_id)
+
+
+@pytest.mark.parametrize('images, delete, refuse, done', [
+    ({'a': False}, False, None, glance.HIDDEN),
+    ({'a': False}, True, None, glance.DELETED),
+    ({'a': True}, True, None, glance.KEPT_PROTECTED),
+    ({}, True, None, glance.GONE),
+    # In use by a volume's clone: Glance answers 409.
+    ({'a': False}, True, glance_exc.HTTPConflict(), glance.KEPT_IN_USE),
+    ({'a': False}, True, glance_exc.HTTPForbidden(), glance.KEPT_REFUSED),
+])
+def test_retiring_an_image_says_what_was_done(images, delete, refuse, done):
+    found = RetiringImages(refuse, **images)
+
+    result = glance.retire_image(types.SimpleNamespace(images=found), 'a',
+                                 delete=delete)
+
+    assert result == done
+    assert found.updated == ({'a': {'os_hidden': True}}
+                             if done == glance.HIDDEN else {})
+    assert found.deleted == (['a'] if done == glance.DELETED else [])
