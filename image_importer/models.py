@@ -88,7 +88,10 @@ class Subscription(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     next_check_at = models.DateTimeField(default=timezone.now,
                                          db_index=True)
+    # What the last look (or the import it started) came to: a code of
+    # worker.subscriptions (said by the dashboard) and its values.
     last_result = models.CharField(max_length=1024, blank=True)
+    result_params = models.JSONField(default=dict, blank=True)
     failures = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True)
     error_params = models.JSONField(default=dict, blank=True)

@@ -28,6 +28,14 @@ from image_importer.models import ImportJob
 from image_importer.models import Subscription
 
 LOG = logging.getLogger(__name__)
+# What a look, or the import it started, came to (``last_result``; the
+# dashboard says each in the reader's language, with ``result_params``).
+RUNNING = 'running'         # the last build's import still runs
+UNCHANGED = 'unchanged'
+STARTED = 'started'         # {'file'}: a new build, its import queued
+IMPORTED = 'imported'       # {'image', 'kept'}: active; images Glance kept
+FAILED = 'failed'           # the next look waits longer
+STOPPED = 'stopped'         # {'failures'}: until a person resumes it
 # Subscriptions looked at by one beat, at most.
 BATCH = 100
 KEPT = (engine_glance.KEPT_PROTECTED, engine_glance.KEPT_IN_USE,
@@ -64,8 +72,7 @@ def check(sub_id, enqueue, now=None):
     if not claimed:
         return None
     if sub.jobs.exclude(state__in=ImportJob.END_STATES).exists():
-        _record(sub, last_result='the import of the last build is still '
-                                 'running')
+        _record(sub, last_result=RUNNING, result_params={})
         return None
     try:
         found = follow.look(fetch.Fetcher(conf.url_policy()), source(sub),
@@ -75,14 +82,13 @@ def check(sub_id, enqueue, now=None):
         return None
     if not found.changed:
         _record(sub, validator=found.validator, failures=0, error_code='',
-                error_params={}, last_result='unchanged')
+                error_params={}, last_result=UNCHANGED, result_params={})
         return None
     with transaction.atomic():
         job = start_import(sub, found.release)
         _record(sub, validator=found.validator, seen=found.release.identity,
-                error_code='', error_params={},
-                last_result='new build %s: import started'
-                % found.release.file_name)
+                error_code='', error_params={}, last_result=STARTED,
+                result_params={'file': found.release.file_name})
     transaction.on_commit(lambda: enqueue(job.pk))
     LOG.info('Subscription %s: new build %s, import job %s', sub.pk,
              found.release.url, job.pk)
@@ -140,16 +146,15 @@ def failed(sub, code, params, now=None):
     fields = dict(failures=failures, error_code=code,
                   error_params=params or {})
     if failures >= conf.get('SUBSCRIPTION_MAX_FAILURES'):
-        fields.update(state=Subscription.STOPPED,
-                      last_result='stopped after %d failures in a row'
-                      % failures)
+        fields.update(state=Subscription.STOPPED, last_result=STOPPED,
+                      result_params={'failures': failures})
         LOG.warning('Subscription %s stopped after %d failures (%s)',
                     sub.pk, failures, code)
     else:
         wait = min(datetime.timedelta(seconds=sub.interval * 2 ** failures),
                    LONGEST_WAIT)
-        fields.update(next_check_at=now + wait,
-                      last_result='failed; next look in %s' % wait)
+        fields.update(next_check_at=now + wait, last_result=FAILED,
+                      result_params={})
     _record(sub, **fields)
 
 
@@ -164,7 +169,7 @@ def job_ended(job_id):
         return
     if job.state == ImportJob.ACTIVE:
         _record(sub, failures=0, error_code='', error_params={},
-                last_result='imported %s' % job.image_name)
+                last_result=IMPORTED, result_params={'image': job.image_name})
         retire(sub)
     elif job.state == ImportJob.FAILED:
         _record(sub, seen='', validator='')
@@ -187,7 +192,6 @@ def retire(sub, client=None):
     kept = sorted(image for image, result in done.items()
                   if result in KEPT)
     if kept:
-        _record(sub, last_result='%s; kept, Glance would not delete: %s'
-                % (sub.last_result, ', '.join(kept)))
+        _record(sub, result_params=dict(sub.result_params, kept=kept))
     LOG.info('Subscription %s retired %s', sub.pk, done)
     return done

@@ -86,7 +86,7 @@ def test_a_new_build_is_imported_and_the_older_image_hidden(
 
     try:
         assert first.state == ImportJob.ACTIVE, first.error_code
-        assert unchanged is None and sub.last_result
+        assert unchanged is None and sub.last_result == 'imported'
         assert [(method, path) for method, path, _range in conditional] == [
             ('HEAD', '/noble/current/noble.img')]
         assert second.state == ImportJob.ACTIVE, second.error_code
@@ -124,7 +124,7 @@ def test_a_folder_keeps_the_newest_and_deletes_but_the_protected(
         assert third.image_name.startswith('Ubuntu 24.04 (2026-12-07)')
         # The protected one is kept, and the subscription says so.
         assert demo_glance.images.get(first.image_id).protected
-        assert first.image_id in sub.last_result
+        assert sub.result_params['kept'] == [first.image_id]
         remaining = {image.id for image in demo_glance.images.list()}
         assert second.image_id not in remaining
         assert third.image_id in remaining
@@ -147,6 +147,8 @@ def test_failures_back_off_and_stop_the_subscription(
 
     assert sub.state == Subscription.STOPPED
     assert (sub.failures, sub.error_code) == (3, 'http_status')
+    assert (sub.last_result, sub.result_params) == ('stopped',
+                                                    {'failures': 3})
     assert waits[0] >= datetime.timedelta(hours=2) - datetime.timedelta(
         seconds=5)
     assert waits[1] >= datetime.timedelta(hours=4) - datetime.timedelta(

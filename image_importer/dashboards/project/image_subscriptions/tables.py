@@ -15,8 +15,17 @@ from image_importer import failures
 from image_importer.models import ImportJob
 from image_importer.models import Subscription
 from image_importer import subscriptions
+from image_importer.worker import subscriptions as following
 
 SHOWN_IMAGES = 3
+RESULTS = {
+    following.RUNNING: _('The import of the last build is still running.'),
+    following.UNCHANGED: _('Unchanged.'),
+    following.STARTED: _('New build %(file)s: import started.'),
+    following.IMPORTED: _('Imported %(image)s.'),
+    following.FAILED: _('Failed; the next look waits longer.'),
+    following.STOPPED: _('Stopped after %(failures)s failures in a row.'),
+}
 
 
 def source_label(sub):
@@ -30,12 +39,25 @@ def last_look(sub):
     """When it last looked, what it found, and why it failed."""
     if sub.last_checked_at is None:
         return _('Not yet')
-    said = sub.last_result
+    said = _result(sub)
     if sub.error_code:
         why = failures.describe(sub.error_code, sub.error_params)
-        said = '%s: %s' % (said, why)
+        said = '%s: %s' % (said.rstrip('.'), why)
     when = sub.last_checked_at.strftime('%Y-%m-%d %H:%M')
     return format_html('{}<br><small>{}</small>', when, said)
+
+
+def _result(sub):
+    params = dict(sub.result_params)
+    try:
+        said = str(RESULTS[sub.last_result] % params)
+    except (KeyError, TypeError, ValueError):
+        said = sub.last_result
+    if params.get('kept'):
+        said = '%s %s' % (said, _('Kept, as the Image service would not '
+                                  'delete them: %s.') % ', '.join(
+                                      params['kept']))
+    return said
 
 
 def next_look(sub):

@@ -84,19 +84,27 @@ class SubscriptionViewTests(dashboard_helpers.TestCase):
     def test_the_table_says_how_each_went_and_what_it_made(self):
         sub = make_subscription(
             self.tenant.id, last_checked_at=timezone.now(),
-            last_result='stopped after 3 failures in a row',
+            last_result='stopped', result_params={'failures': 3},
             state=Subscription.STOPPED, error_code='http_status',
             error_params={'status': 404, 'reason': 'Not Found'})
         make_job(self.tenant.id, subscription=sub, state='active',
                  image_id='img-1', image_name='Ubuntu 24.04 (2026-12-01)',
                  finished_at=timezone.now())
         make_subscription('another-project', name='theirs')
+        make_subscription(self.tenant.id, name='Rocky 9',
+                          last_checked_at=timezone.now(),
+                          last_result='imported',
+                          result_params={'image': 'Rocky 9 (2026-12-07)',
+                                         'kept': ['img-7']})
 
         res = self.client.get(INDEX_URL)
 
         self.assertContains(res, 'Ubuntu 24.04 (2026-12-01)')
-        self.assertContains(res, 'stopped after 3 failures in a row: The '
+        self.assertContains(res, 'Stopped after 3 failures in a row: The '
                                  'server answered 404 Not Found.')
+        self.assertContains(res, 'Imported Rocky 9 (2026-12-07). Kept, as '
+                                 'the Image service would not delete them: '
+                                 'img-7.')
         self.assertContains(res, 'Stopped')
         self.assertNotContains(res, 'theirs')
 
