@@ -594,6 +594,9 @@ class Bench:
         self.rss_size = None        # --rss-size
         self.broker = None          # the worker's BROKER_URL, if not embedded
         self.overlap = True         # OVERLAP_UPLOAD (--no-overlap)
+        # OVERLAP_VERIFIED_UPLOAD (--overlap-verified): a checked image's
+        # upload too runs during its download.
+        self.overlap_verified = False
         # FIND_CHECKSUMS (--no-find-checksums): the search beside each
         # image for its publisher's checksum files.
         self.find_checksums = True
@@ -613,6 +616,7 @@ class Bench:
 
     def importer_settings(self):
         settings = {'OVERLAP_UPLOAD': self.overlap,
+                    'OVERLAP_VERIFIED_UPLOAD': self.overlap_verified,
                     'FIND_CHECKSUMS': self.find_checksums}
         if self.broker:
             settings['BROKER_URL'] = self.broker
@@ -1197,7 +1201,10 @@ def report(bench, results, cases, targets, command):
                  'goes (OVERLAP_UPLOAD)' if bench.overlap else
                  'starts after the download (--no-overlap)')
              + (" Each import is given the source's %s as the user's "
-                'checksum (--checksum).' % bench.checksum
+                'checksum (--checksum)%s.' % (
+                    bench.checksum, ', its upload overlapping the download '
+                    '(--overlap-verified)' if bench.overlap_verified else
+                    ', sent once it matched')
                 if bench.checksum else '')
              + ('' if bench.find_checksums else
                 " No search for the publisher's checksum files "
@@ -1306,6 +1313,10 @@ def main(argv=None):
                         help="do not look for the publisher's checksum "
                              "files beside each image "
                              "(IMAGE_IMPORTER['FIND_CHECKSUMS'] = False)")
+    parser.add_argument('--overlap-verified', action='store_true',
+                        help="with --checksum: upload during the download "
+                             "all the same (IMAGE_IMPORTER["
+                             "'OVERLAP_VERIFIED_UPLOAD'] = True)")
     parser.add_argument('--broker', default=None,
                         help="the worker's BROKER_URL (default: the "
                              "embedded broker)")
@@ -1339,6 +1350,7 @@ def main(argv=None):
     bench.rss_size = args.rss_size
     bench.broker = args.broker
     bench.overlap = args.overlap
+    bench.overlap_verified = args.overlap_verified
     bench.find_checksums = args.find_checksums
     bench.floor_piece = args.floor_piece
     bench.checksum = args.checksum
@@ -1373,6 +1385,7 @@ def main(argv=None):
         'bench': 'import', 'command': command, 'size': args.size,
         'rss_size': args.rss_size, 'runs': args.runs,
         'overlap': args.overlap, 'checksum': args.checksum,
+        'overlap_verified': args.overlap_verified,
         'find_checksums': args.find_checksums,
         'source_rate': args.source_rate,
         'sources': {size: {name: found['size']
