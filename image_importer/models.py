@@ -22,7 +22,22 @@ class InvalidTransition(Exception):
     """The transition table forbids this move."""
 
 
-class Subscription(models.Model):
+class Owned(models.Model):
+    """A record of one user in one project (names as they were when it
+    was made, for the admin's tables)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4,
+                          editable=False)
+    project_id = models.CharField(max_length=64)
+    project_name = models.CharField(max_length=255, blank=True)
+    user_id = models.CharField(max_length=64)
+    user_name = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Subscription(Owned):
     """A source followed: each new build it publishes becomes an import
     job (``worker.subscriptions``), with the choices of a normal import,
     and the images it made beyond ``keep`` are retired."""
@@ -42,12 +57,6 @@ class Subscription(models.Model):
         (DELETE, pgettext_lazy('Retirement', 'Delete the older images')),
     )
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4,
-                          editable=False)
-    project_id = models.CharField(max_length=64)
-    project_name = models.CharField(max_length=255, blank=True)
-    user_id = models.CharField(max_length=64)
-    user_name = models.CharField(max_length=255, blank=True)
     name = models.CharField(max_length=255)
 
     # What is followed (engine.follow.Source).
@@ -104,7 +113,7 @@ class Subscription(models.Model):
         return self.name
 
 
-class ImportJob(models.Model):
+class ImportJob(Owned):
     QUEUED = 'queued'
     DOWNLOADING = 'downloading'
     CONVERTING = 'converting'
@@ -136,14 +145,6 @@ class ImportJob(models.Model):
         FAILED: set(),
         CANCELLED: set(),
     }
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4,
-                          editable=False)
-    project_id = models.CharField(max_length=64)
-    # As it was named at submit, for the admin's table.
-    project_name = models.CharField(max_length=255, blank=True)
-    user_id = models.CharField(max_length=64)
-    user_name = models.CharField(max_length=255, blank=True)
 
     # The source URL without any user:password part; that part, if given,
     # is kept encrypted in source_credentials until the job ends.
