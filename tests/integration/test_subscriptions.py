@@ -16,6 +16,7 @@ from image_importer.models import Subscription
 from image_importer import subscriptions
 from image_importer.worker import runner
 from image_importer.worker import subscriptions as following
+from tests.integration.test_trusts import keystone
 from tests.integration.test_trusts import login
 from tools.fileserver import FileServer
 from tools import images
@@ -160,3 +161,27 @@ def test_failures_back_off_and_stop_the_subscription(
     following.check_due(lambda job_id: None)
     assert len(mirror.requests) == 3
     subscriptions.delete(login(stack, 'demo'), sub)
+
+
+def test_a_subscription_trust_follows_its_visibility_and_goes_with_it(
+        stack, mirror):
+    # A lasting trust with only the roles an import needs; made anew
+    # when the visibility asks for others; deleted with the subscription.
+    sub = follow(stack, mirror.url('noble/current/noble.img'))
+    first = keystone(stack, 'GET', '/OS-TRUST/trusts/%s' % sub.trust_id)
+    old_trust = sub.trust_id
+
+    subscriptions.edit(login(stack, 'demo'), sub, dict(
+        subscriptions.form_of(sub), visibility='shared', metadata={}))
+    sub.refresh_from_db()
+    after_edit = keystone(stack, 'GET', '/OS-TRUST/trusts/%s' % old_trust)
+    new_trust = sub.trust_id
+    subscriptions.delete(login(stack, 'demo'), sub)
+
+    assert first['trust']['expires_at'] > '2035'
+    assert sorted(role['name'] for role in first['trust']['roles']) == [
+        'member', 'reader']
+    assert (sub.visibility, after_edit) == ('shared', 404)
+    assert new_trust and new_trust != old_trust
+    assert keystone(stack, 'GET',
+                    '/OS-TRUST/trusts/%s' % new_trust) == 404
