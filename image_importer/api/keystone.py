@@ -186,6 +186,20 @@ def create_trust(request, visibility='private', lasting=False):
             return trust.id, expires_at
 
 
+class Unavailable(ImportFailure):
+    """Keystone cannot answer now: unreachable, or failing (a 5xx, its
+    database busy, say). An outage to wait out: the worker sends the job
+    back to the queue while it has attempts left."""
+
+    def __init__(self):
+        super().__init__('keystone_unreachable')
+
+
+# What a Keystone that is down or overwhelmed answers.
+OUTAGES = (ks_exc.ConnectionError, ks_exc.DiscoveryFailure,
+           ks_exc.HttpServerError)
+
+
 class _TrustPassword(generic.Password):
     """The service user's login scoped to a job's trust, whose refusals
     become the job's failure instead of a retry."""
@@ -251,8 +265,10 @@ def job_session(job):
         session = trust_session(job, tls_verify())
         try:
             session.get_token()
-        except (ks_exc.ConnectionError, ks_exc.DiscoveryFailure):
-            raise ImportFailure('keystone_unreachable')
+        except OUTAGES as exc:
+            LOG.warning('Import job %s: Keystone cannot answer: %s',
+                        job.pk, exc)
+            raise Unavailable()
         return session
     auth = _UserToken(job.glance_endpoint, crypto.decrypt(job.auth_token),
                       job.token_expires)

@@ -39,6 +39,9 @@ LOG = logging.getLogger(__name__)
 # A job over the running limits comes back after DEFER_SECONDS, plus up to
 # as long again at random so that jobs deferred together spread out.
 DEFER_SECONDS = 5.0
+# A job that found Keystone down as it started comes back after this many
+# seconds, doubled for each attempt it has had, plus up to as long again.
+KEYSTONE_WAIT_SECONDS = 10.0
 
 
 def worker_id(node=None):
@@ -216,7 +219,7 @@ def run_job(job_id, node=None, enqueue=None):
         try:
             with workdir.work_dir(job.pk) as path:
                 _adopt_partial(job, path)
-                if not _run(job, owner, path):
+                if not _run(job, owner, path, enqueue):
                     _keep_partial(job, path)
                     workdir.remove_work_dir(path)
         except workdir.WorkDirBusy:
@@ -305,11 +308,35 @@ def _client(request):
     return None if request is None else request.glance_client
 
 
-def _run(job, owner, path):
+def _wait_for_keystone(job, owner, enqueue):
+    """Send a job that found Keystone down as it started back to the
+    queue, its attempt counted; True if it went, False if its attempts
+    are spent (or it moved on meanwhile)."""
+    if enqueue is None or job.attempts >= conf.get('MAX_ATTEMPTS'):
+        return False
+    try:
+        with_database(job.requeue)
+    except StateConflict:
+        LOG.info('Import job %s moved on while Keystone was down', job.pk)
+        return False
+    delay = KEYSTONE_WAIT_SECONDS * 2 ** (job.attempts - 1)
+    LOG.warning('Import job %s waits for Keystone: attempt %d of %d again '
+                'in about %d s', job.pk, job.attempts,
+                conf.get('MAX_ATTEMPTS'), delay)
+    enqueue(job.pk, countdown=delay * (1 + random.random()))
+    return True
+
+
+def _run(job, owner, path, enqueue=None):
     """Run the pipeline; True if its folder should stay for a later run."""
     request = None
     try:
-        request = build_request(job)
+        try:
+            request = build_request(job)
+        except keystone.Unavailable:
+            if _wait_for_keystone(job, owner, enqueue):
+                return True
+            raise
         with heartbeat.Interrupt(job.pk) as interrupt, heartbeat.Heartbeat(
                 job, conf.get('HEARTBEAT_SECONDS'),
                 conf.get('LEASE_SECONDS'), on_lost=interrupt.stop):

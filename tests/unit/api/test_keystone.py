@@ -252,6 +252,20 @@ def test_trust_job_checks_its_authority_before_it_downloads(service_auth):
     assert exc.value.code == 'keystone_unreachable'
 
 
+@pytest.mark.parametrize('outage', [
+    ks_exc.InternalServerError(), ks_exc.ServiceUnavailable(),
+    ks_exc.GatewayTimeout(), ks_exc.ConnectFailure(),
+    ks_exc.ConnectTimeout()])
+def test_keystone_that_cannot_answer_at_job_start_is_passing(
+        service_auth, outage):
+    """A Keystone that fails (a 5xx: its database busy, say) or cannot be
+    reached is an outage to wait out, not the job's failure."""
+    job = make_job(trust_id='t1', token_expires=later(3600))
+    with refused(outage), pytest.raises(keystone.Unavailable) as exc:
+        api_glance.job_client(job)
+    assert exc.value.code == 'keystone_unreachable'
+
+
 def test_trust_job_without_service_user_configured(settings):
     job = make_job(trust_id='t1', token_expires=later(3600))
     with pytest.raises(ImportFailure) as exc:

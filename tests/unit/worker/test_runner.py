@@ -2,10 +2,13 @@
 
 import datetime
 import os
+from unittest import mock
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django import db
 from django.utils import timezone
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1.identity import generic
 import kombu
 import pytest
 
@@ -129,6 +132,40 @@ def test_a_job_whose_worker_was_lost_too_often_fails(tmp_path, settings):
     job.refresh_from_db()
     assert (job.state, job.error_code) == (ImportJob.FAILED, 'worker_lost')
     assert job.error_params == {'attempts': 2} and job.attempts == 3
+
+
+def test_a_job_waits_while_keystone_cannot_answer(tmp_path, settings):
+    """Keystone failing as the job starts (a 500: "database is locked")
+    sends the job back to the queue for later, its attempt counted; once
+    its attempts are spent it fails and says to retry later."""
+    settings.IMAGE_IMPORTER = dict(
+        settings.IMAGE_IMPORTER, MAX_ATTEMPTS=2, WORK_DIR=str(tmp_path),
+        SERVICE_AUTH={'auth_url': 'http://keystone.example.org/v3',
+                      'username': 'image-importer', 'password': 's3cret',
+                      'user_domain_name': 'Default'})
+    job = make_job(trust_id='t1', token_expires=timezone.now() +
+                   datetime.timedelta(hours=1))
+    sent = []
+
+    def enqueue(job_id, countdown=None):
+        sent.append((job_id, countdown))
+
+    with mock.patch.object(generic.Password, 'get_auth_ref',
+                           side_effect=ks_exc.InternalServerError()):
+        runner.run_job(job.pk, enqueue=enqueue)
+        job.refresh_from_db()
+        assert (job.state, job.error_code, job.attempts) == (
+            ImportJob.QUEUED, '', 1)
+        assert [pk for pk, _ in sent] == [job.pk] and sent[0][1] >= 1
+
+        runner.run_job(job.pk, enqueue=enqueue)
+        job.refresh_from_db()
+        assert (job.state, job.error_code) == (ImportJob.FAILED,
+                                               'keystone_unreachable')
+    assert len(sent) == 1
+    assert 'Retry later' in failures.describe(job.error_code,
+                                              job.error_params)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_progress_goes_on_while_the_database_is_down(monkeypatch):
