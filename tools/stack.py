@@ -161,6 +161,41 @@ def _sqlite_url(path):
     return f'sqlite:///{path}?timeout=30'
 
 
+# gunicorn's config for Keystone and Glance (read by gunicorn's master,
+# which imports it before it forks the workers): every SQLite transaction
+# takes the write lock as it begins. SQLite gives a transaction that
+# began as a reader and then writes "database is locked" at once, whatever
+# the busy timeout, whenever another process wrote meanwhile; one that
+# begins IMMEDIATE waits for the lock instead. The recipe is SQLAlchemy's
+# ("Serializable isolation / Savepoints / Transactional DDL", pysqlite).
+SQLITE_WRITERS = """\
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+
+@event.listens_for(Engine, 'connect')
+def _no_implicit_transactions(dbapi_connection, connection_record):
+    if type(dbapi_connection).__module__.startswith('sqlite3'):
+        dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, 'begin')
+def _begin_as_a_writer(connection):
+    # oslo.db's own listener, which runs after this one, emits a plain
+    # BEGIN unless it finds its mark that one was sent.
+    if (connection.dialect.name == 'sqlite' and
+            'in_transaction' not in connection.info):
+        connection.exec_driver_sql('BEGIN IMMEDIATE')
+        connection.info['in_transaction'] = True
+
+
+@event.listens_for(Engine, 'commit')
+@event.listens_for(Engine, 'rollback')
+def _ended(connection):
+    connection.info.pop('in_transaction', None)
+"""
+
+
 def _write_ahead_log(path):
     """Put the database in WAL mode (kept in the file): readers no longer
     block the writer, nor the writer them."""
@@ -553,7 +588,11 @@ class Stack:
     def _serve(self, name, port, app, extra_args, env):
         self._check_cancel()
         gunicorn = venv_dir(name) / 'bin' / 'gunicorn'
-        cmd = [str(gunicorn), '--bind', f'127.0.0.1:{port}',
+        config = self.state_dir / name / 'gunicorn_sqlite.py'
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(SQLITE_WRITERS)
+        cmd = [str(gunicorn), '--config', str(config),
+               '--bind', f'127.0.0.1:{port}',
                '--workers', '2', '--worker-class', 'gthread', '--threads', '8',
                '--timeout', '300', '--graceful-timeout', '5',
                '--no-control-socket',
