@@ -175,7 +175,13 @@ def create_image(client, meta, on_created, image_id=None,
         image_id = client.images.create(**meta).id
     except Exception as exc:
         raise failure(exc) or exc
-    on_created(image_id)
+    try:
+        on_created(image_id)
+    except BaseException:
+        # Not recorded (the job was cancelled that moment): nothing else
+        # knows of the image.
+        delete_image(client, image_id)
+        raise
     return image_id
 
 

@@ -184,6 +184,25 @@ def test_the_image_of_an_earlier_run_is_used_again(data):
     assert images.created == [] and images.data == {'earlier': b'abcdef'}
 
 
+def test_an_image_its_job_cannot_record_is_deleted_at_once(data):
+    """Cancelled between Glance's answer and the job's record of the new
+    image (recording it raises), the image is deleted, not left behind
+    with no job that names it."""
+    images = FakeImages()
+    client = types.SimpleNamespace(images=images)
+
+    class Cancelled(Exception):
+        pass
+
+    def record(image_id):
+        raise Cancelled(image_id)
+
+    with pytest.raises(Cancelled):
+        glance.create_image(client, {'name': 'x'}, record)
+    assert images.created == ['img-1'] and images.deleted == ['img-1']
+    assert images.status == {}
+
+
 @pytest.mark.parametrize('status', ['active', 'killed', None])
 def test_an_earlier_image_that_cannot_take_data_is_replaced(data, status):
     images = FakeImages(statuses={'earlier': status} if status else {})
