@@ -196,6 +196,16 @@ def _ended(connection):
 """
 
 
+# How each service is served. Keystone as DevStack serves it, one request
+# at a time per process: under threads it answered a trust's creation,
+# now and then, with another request's trust ("Could not find trust").
+SERVERS = {
+    'keystone': ('--workers', '4', '--worker-class', 'sync'),
+    'glance': ('--workers', '2', '--worker-class', 'gthread',
+               '--threads', '8'),
+}
+
+
 def _write_ahead_log(path):
     """Put the database in WAL mode (kept in the file): readers no longer
     block the writer, nor the writer them."""
@@ -593,7 +603,7 @@ class Stack:
         config.write_text(SQLITE_WRITERS)
         cmd = [str(gunicorn), '--config', str(config),
                '--bind', f'127.0.0.1:{port}',
-               '--workers', '2', '--worker-class', 'gthread', '--threads', '8',
+               *SERVERS[name],
                '--timeout', '300', '--graceful-timeout', '5',
                '--no-control-socket',
                *extra_args, app]
