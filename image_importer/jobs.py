@@ -1,10 +1,14 @@
 """The dashboard's side of jobs: query them per project, submit them."""
 
+from concurrent import futures
+import logging
 import urllib.parse
 
 from django.core.exceptions import ValidationError
+from django import db
 from django.db import transaction
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from openstack_dashboard.api import base as api_base
@@ -12,12 +16,17 @@ from openstack_dashboard.api import base as api_base
 from image_importer.api import glance as api_glance
 from image_importer.api import keystone
 from image_importer import crypto
+from image_importer.engine.errors import ImportFailure
 from image_importer.engine import fetch
 from image_importer import failures
 from image_importer import limits
 from image_importer.models import ImportJob
 from image_importer.models import InvalidTransition
+from image_importer.models import StateConflict
 from image_importer.worker import tasks
+
+
+LOG = logging.getLogger(__name__)
 
 
 def project_jobs(request):
@@ -213,16 +222,15 @@ def submit(request, data, credentials=None):
     url, in_url = fetch.split_credentials(data['source_url'])
     credentials = in_url or credentials
     token = request.user.token
+    # The user's token, encrypted: the job's authority until its trust is
+    # made, or for good without a service user.
+    authority = dict(auth_token=crypto.encrypt(token.id),
+                     token_expires=token.expires)
+    delegated = None
     if keystone.enabled():
-        # A trust to the service user instead of the token, which the job
-        # may outlive; the token itself is not kept.
-        trust_id, expires = keystone.create_trust(
-            request, data.get('visibility') or 'private')
-        authority = dict(trust_id=trust_id, auth_token='',  # nosec B106
-                         token_expires=expires)
-    else:
-        authority = dict(auth_token=crypto.encrypt(token.id),
-                         token_expires=token.expires)
+        # Refused here, in the form, if the user cannot delegate.
+        delegated = keystone.delegation(request,
+                                        data.get('visibility') or 'private')
     job = ImportJob.objects.create(
         project_id=request.user.project_id,
         project_name=getattr(request.user, 'project_name', '') or '',
@@ -249,5 +257,65 @@ def submit(request, data, credentials=None):
         glance_endpoint=api_base.url_for(request, 'image'),
         **authority,
     )
-    transaction.on_commit(lambda: tasks.enqueue(job.pk))
+    if delegated is None:
+        transaction.on_commit(lambda: tasks.enqueue(job.pk))
+    else:
+        transaction.on_commit(
+            lambda: _in_background(authorize, job.pk, delegated))
     return job
+
+
+# Threads of the web process that make the submitted jobs' trusts after
+# the submit has answered: Keystone's round trip was most of a submit.
+_TRUST_MAKERS = futures.ThreadPoolExecutor(
+    max_workers=4, thread_name_prefix='image-importer-trust')
+
+
+def _in_background(call, *args):
+    def run():
+        try:
+            call(*args)
+        finally:
+            db.connection.close()   # the thread's own
+    _TRUST_MAKERS.submit(run)
+
+
+def authorize(job_id, delegated):
+    """Make a queued job's trust from its user's ``Delegation``, keep it
+    in place of the token, and send the job to the worker.
+
+    A trust Keystone refuses fails the job with the reason. If Keystone
+    cannot answer, or the web process stops first, the job still runs, on
+    the user's token (the sweeper sends it): it must then end before the
+    token expires. A job cancelled meanwhile, or already taken by a
+    worker on its token, gets no trust (the one made is deleted)."""
+    try:
+        try:
+            trust_id, expires = keystone.make_trust(delegated)
+        except keystone.Unavailable:
+            LOG.warning('Import job %s runs on its user\'s token: Keystone '
+                        'could not make its trust', job_id)
+            tasks.enqueue(job_id)
+            return
+        except ImportFailure as exc:
+            _refused(job_id, exc)
+            return
+        made = ImportJob.objects.filter(
+            pk=job_id, state=ImportJob.QUEUED, trust_id='').update(
+                trust_id=trust_id, auth_token='',  # nosec B106
+                token_expires=expires, updated_at=timezone.now())
+        if made:
+            tasks.enqueue(job_id)
+        else:
+            keystone.delete_trust(delegated, trust_id)
+    except Exception:
+        LOG.exception('Import job %s: its trust could not be made; the '
+                      'sweeper sends it on its user\'s token', job_id)
+
+
+def _refused(job_id, exc):
+    try:
+        ImportJob.objects.get(pk=job_id).fail(exc.code, exc.params)
+    except (ImportJob.DoesNotExist, StateConflict, InvalidTransition):
+        return
+    LOG.info('Import job %s failed: %s', job_id, exc)

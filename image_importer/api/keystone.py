@@ -3,15 +3,16 @@
 Without ``IMAGE_IMPORTER['SERVICE_AUTH']`` a job carries the submitting
 user's token (encrypted) and can only finish while that token lives.
 
-With it, ``create_trust`` makes, at submit and with the user's token, a
-Keystone trust from the user (trustor) to the importer's service user
-(trustee): the user's project and only the roles an import needs
-(``TRUST_ROLES``), impersonation (Glance sees the user
-itself, so the image belongs to the user's project and Glance's policies
-apply as for the user), expiring at the job's deadline. The job keeps only
-the trust's id, no token. The worker (``job_session``) logs in as the
-service user scoped to the trust, and keystoneauth gets a fresh
-trust-scoped token whenever the last one expires, however long the import
+With it, ``make_trust`` makes, right after the submit and with the user's
+token (``delegation``, read in the request), a Keystone trust from the
+user (trustor) to the importer's service user (trustee): the user's
+project and only the roles an import needs (``TRUST_ROLES``),
+impersonation (Glance sees the user itself, so the image belongs to the
+user's project and Glance's policies apply as for the user), expiring at
+the job's deadline. The job then keeps only the trust's id, no token.
+The worker (``job_session``) logs in as the service user scoped to the
+trust, and keystoneauth gets a fresh trust-scoped token whenever the
+last one expires, however long the import
 takes. Keystone refuses those tokens as soon as the user no longer holds
 the roles on the project, and the job fails with ``authorization_lost``.
 
@@ -25,6 +26,7 @@ the roles, so the trust cannot be used any more either) ends at its expiry.
 import datetime
 import logging
 import random
+import typing
 
 from django.conf import settings
 from django.utils import timezone
@@ -144,9 +146,35 @@ def trust_deadline(now=None):
         seconds=conf.get('JOB_TIMEOUT') + TRUST_MARGIN)
 
 
+class Delegation(typing.NamedTuple):
+    """What a trust from a user needs, read from their request while it
+    lasts: a Keystone client on their token (kept in memory only), who
+    they are, and the roles to delegate."""
+    client: object
+    user_id: str
+    project_id: str
+    roles: tuple
+
+
+def delegation(request, visibility='private'):
+    """The request user's ``Delegation`` for an import of ``visibility``;
+    no Keystone call. ``ImportFailure('trust_refused')`` if they hold none
+    of the roles an import needs (``trust_roles``)."""
+    return Delegation(client=api_keystone.keystoneclient(request),
+                      user_id=request.user.id,
+                      project_id=request.user.project_id,
+                      roles=tuple(trust_roles(request, visibility)))
+
+
 def create_trust(request, visibility='private', lasting=False):
-    """Trust the service user with the request user's project and the
-    roles of theirs an import of ``visibility`` needs (``trust_roles``).
+    """``make_trust`` for the request's user, now."""
+    return make_trust(delegation(request, visibility), lasting=lasting)
+
+
+def make_trust(delegated, lasting=False):
+    """Trust the service user with the user's project and the roles of
+    theirs an import needs, impersonated (``delegated``: a
+    ``Delegation``).
 
     ``lasting``: for a subscription, which acts for years, until it is
     deleted (and while the user holds the roles).
@@ -155,9 +183,7 @@ def create_trust(request, visibility='private', lasting=False):
     (``service_auth_failed``, ``trust_refused``, ``keystone_unreachable``)
     when it cannot be made.
     """
-    roles = trust_roles(request, visibility)
     trustee = _service_user_id(tls_verify())
-    client = api_keystone.keystoneclient(request)
     # Keystone refuses two identical trusts expiring in the same second:
     # spread the expiry so that submits made together rarely collide.
     expires_at = (timezone.now().replace(microsecond=0) +
@@ -166,24 +192,35 @@ def create_trust(request, visibility='private', lasting=False):
         seconds=random.randrange(TRUST_SPREAD))
     for attempt in range(CREATE_ATTEMPTS):
         try:
-            trust = client.trusts.create(
-                trustee_user=trustee, trustor_user=request.user.id,
-                project=request.user.project_id,
-                role_names=roles, impersonation=True,
+            trust = delegated.client.trusts.create(
+                trustee_user=trustee, trustor_user=delegated.user_id,
+                project=delegated.project_id,
+                role_names=list(delegated.roles), impersonation=True,
                 expires_at=expires_at)
         except ks_exc.Conflict:
             if attempt == CREATE_ATTEMPTS - 1:
                 raise ImportFailure('trust_refused',
                                     detail='too many at once')
             expires_at += datetime.timedelta(seconds=1)
-        except (ks_exc.ConnectionError, ks_exc.DiscoveryFailure):
-            raise ImportFailure('keystone_unreachable')
+        except OUTAGES:
+            raise Unavailable()
         except ks_exc.HttpError as exc:
             LOG.warning('Keystone refused a trust for user %s: %s',
-                        request.user.id, exc)
+                        delegated.user_id, exc)
             raise ImportFailure('trust_refused', detail=exc.message)
         else:
             return trust.id, expires_at
+
+
+def delete_trust(delegated, trust_id):
+    """Delete a trust with its trustor's ``Delegation``; never raises."""
+    try:
+        delegated.client.trusts.delete(trust_id)
+    except ks_exc.NotFound:
+        pass
+    except ks_exc.ClientException as exc:
+        LOG.warning('Could not delete trust %s (%s); it expires by itself',
+                    trust_id, exc)
 
 
 class Unavailable(ImportFailure):

@@ -22,6 +22,7 @@ from image_importer.api import keystone
 from image_importer import crypto
 from image_importer.engine.errors import ImportFailure
 from image_importer.engine import glance
+from image_importer import failures
 from image_importer import jobs
 from image_importer.models import ImportJob
 from tests.unit.dashboards import helpers as dashboard_helpers
@@ -54,7 +55,7 @@ class SubmitWithServiceUserTests(dashboard_helpers.TestCase):
     def setUp(self):
         super().setUp()
         patcher = mock.patch('image_importer.worker.tasks.enqueue')
-        patcher.start()
+        self.enqueue = patcher.start()
         self.addCleanup(patcher.stop)
         patcher = mock.patch.object(keystone, '_service_user_id',
                                     return_value='svc-user-id')
@@ -67,18 +68,39 @@ class SubmitWithServiceUserTests(dashboard_helpers.TestCase):
         with self.settings(IMAGE_IMPORTER={'SERVICE_AUTH': SERVICE_AUTH}):
             return self.client.post(CREATE_URL, form)
 
+    def submit(self):
+        """Post the form; then what runs once it answered (the trust is
+        made in a thread of the web process; here, in this one)."""
+        with self.captureOnCommitCallbacks() as answered:
+            res = self.post()
+            self.assertNoWorkflowErrors(res)
+            job = ImportJob.objects.get()
+            # Answered with no trust yet: the job holds the user's token,
+            # encrypted, and is not sent to the worker.
+            self.assertEqual('', job.trust_id)
+            self.assertEqual(self.token.id, crypto.decrypt(job.auth_token))
+            self.assertNotIn(self.token.id, job.auth_token)
+            self.mock_keystoneclient.return_value.trusts.create.\
+                assert_not_called()
+            self.enqueue.assert_not_called()
+        with mock.patch.object(jobs, '_in_background',
+                               lambda call, *args: call(*args)):
+            for call in answered:
+                call()
+        return ImportJob.objects.get()
+
     @helpers.create_mocks({helpers.api.keystone: ('keystoneclient',)})
-    def test_submit_creates_the_trust_and_keeps_no_token(self):
+    def test_submit_answers_then_makes_the_trust_and_drops_the_token(self):
         trusts = self.mock_keystoneclient.return_value.trusts
         trusts.create.return_value = mock.Mock(id='trust-1')
         before = timezone.now()
 
-        res = self.post()
+        job = self.submit()
 
-        self.assertNoWorkflowErrors(res)
-        job = ImportJob.objects.get()
         self.assertEqual('trust-1', job.trust_id)
         self.assertEqual('', job.auth_token)
+        self.assertEqual(ImportJob.QUEUED, job.state)
+        self.enqueue.assert_called_once_with(job.pk)
         kwargs = trusts.create.call_args.kwargs
         self.assertEqual('svc-user-id', kwargs['trustee_user'])
         self.assertEqual(self.user.id, kwargs['trustor_user'])
@@ -96,16 +118,46 @@ class SubmitWithServiceUserTests(dashboard_helpers.TestCase):
             helpers.IsHttpRequest())
 
     @helpers.create_mocks({helpers.api.keystone: ('keystoneclient',)})
-    def test_submit_refused_by_keystone_says_why_and_records_nothing(self):
+    def test_a_trust_keystone_refuses_fails_the_job_and_says_why(self):
         trusts = self.mock_keystoneclient.return_value.trusts
         trusts.create.side_effect = ks_exc.Forbidden(
             'not allowed to create trusts')
 
-        res = self.post()
+        job = self.submit()
 
-        self.assertContains(res, 'Keystone refused to let the importer act '
-                                 'for you (')
-        self.assertFalse(ImportJob.objects.exists())
+        self.assertEqual((ImportJob.FAILED, 'trust_refused'),
+                         (job.state, job.error_code))
+        self.assertIn('Keystone refused to let the importer act for you (',
+                      failures.describe(job.error_code, job.error_params))
+        self.assertEqual('', job.auth_token)
+        self.enqueue.assert_not_called()
+
+    @helpers.create_mocks({helpers.api.keystone: ('keystoneclient',)})
+    def test_without_keystone_to_make_the_trust_the_job_runs_on_the_token(
+            self):
+        trusts = self.mock_keystoneclient.return_value.trusts
+        trusts.create.side_effect = ks_exc.ServiceUnavailable()
+
+        job = self.submit()
+
+        self.assertEqual((ImportJob.QUEUED, ''), (job.state, job.trust_id))
+        self.assertEqual(self.token.id, crypto.decrypt(job.auth_token))
+        self.enqueue.assert_called_once_with(job.pk)
+
+    @helpers.create_mocks({helpers.api.keystone: ('keystoneclient',)})
+    def test_a_job_cancelled_before_its_trust_keeps_none(self):
+        trusts = self.mock_keystoneclient.return_value.trusts
+
+        def cancel_first(**kwargs):
+            jobs.cancel(ImportJob.objects.get())
+            return mock.Mock(id='trust-1')
+        trusts.create.side_effect = cancel_first
+
+        job = self.submit()
+
+        self.assertEqual((ImportJob.CANCELLED, ''), (job.state, job.trust_id))
+        trusts.delete.assert_called_once_with('trust-1')
+        self.enqueue.assert_not_called()
 
     def test_submit_without_service_user_keeps_the_encrypted_token(self):
         with self.settings(IMAGE_IMPORTER={'SERVICE_AUTH': None}):
