@@ -126,6 +126,8 @@ class Load:
         self.store = None
         self.lock = threading.Lock()
         self.submits = []          # (seconds, outcome)
+        self.fast_submits = []     # seconds, of a source served at once
+        self.slow_submits = []     # seconds, of a slow source
         self.server_errors = []    # (method, path, status)
         self.cancels = {}          # name -> outcome of its cancel
         self.retries = {}          # name -> outcome of its retry
@@ -230,6 +232,10 @@ class Load:
             outcome = 'HTTP %d' % status
         with self.lock:
             self.submits.append((seconds, outcome))
+            # The form looks at the source before it answers: a slow one
+            # (the imports to be cancelled) makes a slower submit.
+            (self.slow_submits if files is self.slow_files else
+             self.fast_submits).append(seconds)
         return outcome == 'made'
 
     def _table_action(self, client, action, job_id):
@@ -414,6 +420,15 @@ def report(load, command):
                      'after the first submit.' % (
                          1000 * timing['median_s'], 1000 * timing['p90_s'],
                          1000 * timing['max_s'], load.drained_s or 0))
+        for label, found in (('served at once', load.fast_submits),
+                             ('served slowly (to be cancelled)',
+                              load.slow_submits)):
+            if found:
+                timing = bench_web.stats(found)
+                lines.append('- of a source %s: median %.0f ms, p90 %.0f '
+                             'ms (%d)' % (label, 1000 * timing['median_s'],
+                                          1000 * timing['p90_s'],
+                                          len(found)))
         lines.append('')
     changes = load.changes or {'cancels': 0, 'landed': 0, 'retried': 0}
     lines += ['%(cancels)d cancels sent, %(landed)d landed (the rest found '
@@ -482,6 +497,8 @@ def main(argv=None):
     print(json.dumps({
         'bench': 'load', 'command': command,
         'submit': bench_web.stats(seconds) if seconds else None,
+        'submit_fast_source': (bench_web.stats(load.fast_submits)
+                               if load.fast_submits else None),
         'drained_s': load.drained_s, 'changes': load.changes,
         'checks': {k: passed for k, (passed, _d) in load.checks.items()},
         'errors': errors, 'ok': not failed,
