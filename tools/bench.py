@@ -604,6 +604,7 @@ class Bench:
         self.checksum = None        # --checksum: the user's, for each job
         self.cases = list(CASES)    # --cases
         self.source_rate = None     # --source-rate: bytes/s, or None
+        self.source_latency = 0.0   # --source-latency: seconds
         self.sources = {}           # size -> make_sources()
         # measurement key -> list of run records
         self.records = {}
@@ -624,7 +625,8 @@ class Bench:
 
     def start(self):
         self.server = FileServer(self.cache,
-                                 rate=self.source_rate).__enter__()
+                                 rate=self.source_rate,
+                                 latency=self.source_latency).__enter__()
         self.stack = stack_tool.Stack(
             self.state / 'stack', keystone_port=stack_tool.free_port(),
             glance_port=stack_tool.free_port(),
@@ -1211,7 +1213,10 @@ def report(bench, results, cases, targets, command):
                 '(--no-find-checksums).')
              + (' The images are served at %s/s at most (--source-rate), '
                 'to the importer, curl and web-download alike.'
-                % fmt_mib(bench.source_rate) if bench.source_rate else ''),
+                % fmt_mib(bench.source_rate) if bench.source_rate else '')
+             + (' Every answer of the file server comes %d ms late '
+                '(--source-latency).' % round(1000 * bench.source_latency)
+                if bench.source_latency else ''),
              '',
              '| outcome | this importer (queued) | by hand '
              '| Glance web-download | Glance PUT (floor) '
@@ -1336,6 +1341,10 @@ def main(argv=None):
                              'a network would; the same for every way '
                              'that downloads (default: as fast as '
                              'loopback goes)')
+    parser.add_argument('--source-latency', type=float, default=0.0,
+                        help='delay every answer of the file server by '
+                             'this many seconds (e.g. 0.02), as a server '
+                             'across a network would (default: none)')
     parser.add_argument('--cache', default=None,
                         help='folder keeping the generated images (default: '
                              'bench-images under the cache dir)')
@@ -1355,6 +1364,7 @@ def main(argv=None):
     bench.floor_piece = args.floor_piece
     bench.checksum = args.checksum
     bench.source_rate = args.source_rate
+    bench.source_latency = args.source_latency
     bench.cases = [case for case in args.cases.split(',') if case]
     unknown = set(bench.cases) - set(CASES)
     if unknown:
@@ -1388,6 +1398,7 @@ def main(argv=None):
         'overlap_verified': args.overlap_verified,
         'find_checksums': args.find_checksums,
         'source_rate': args.source_rate,
+        'source_latency': args.source_latency,
         'sources': {size: {name: found['size']
                            for name, found in files.items()}
                     for size, files in bench.sources.items()},

@@ -62,6 +62,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self._serve(body=True)
 
     def _serve(self, body):
+        if self.server.latency:
+            # A request's round trip to a server across a network.
+            time.sleep(self.server.latency)
         name = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         fault = self.server.faults.get(name, Fault())
         if fault.redirect:
@@ -170,11 +173,13 @@ class FileServer:
     """Serve ``directory`` on 127.0.0.1 in a thread; ``.url(name)``.
 
     ``rate`` (bytes per second) throttles file bodies, so a test can watch
-    an import in progress; ``tls=(certfile, keyfile)`` serves https.
+    an import in progress; ``latency`` (seconds) delays every answer, as
+    a server across a network would; ``tls=(certfile, keyfile)`` serves
+    https.
     """
 
     def __init__(self, directory, port=0, rate=None, tls=None,
-                 listing=False):
+                 listing=False, latency=0.0):
         self.root = pathlib.Path(directory)
         self.scheme = 'https' if tls else 'http'
         handler = functools.partial(Handler, directory=str(directory))
@@ -184,6 +189,7 @@ class FileServer:
         self.httpd.requests = []
         self.httpd.authorizations = []
         self.httpd.rate = rate
+        self.httpd.latency = latency
         self.httpd.faults = {}
         # Answer a folder's URL with an HTML index of its files, as most
         # mirrors do.

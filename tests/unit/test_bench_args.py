@@ -1,10 +1,13 @@
-"""The benchmark's size and rate arguments (tools/bench.py)."""
+"""The benchmark's size, rate and latency arguments (tools/bench.py)."""
 
 import argparse
+import time
+import urllib.request
 
 import pytest
 
 from tools import bench
+from tools.fileserver import FileServer
 
 
 @pytest.mark.parametrize('text, size', [
@@ -45,3 +48,14 @@ def test_a_wrong_rate_says_what_to_write(text):
     with pytest.raises(argparse.ArgumentTypeError,
                        match='not a rate; write e.g. 100M'):
         bench.parse_rate(text)
+
+
+def test_a_late_file_server_answers_every_request_late(tmp_path):
+    """--source-latency: each answer waits, as across a network."""
+    (tmp_path / 'disk').write_bytes(b'x' * 1000)
+    with FileServer(tmp_path, latency=0.3) as server:
+        for _ in range(2):
+            began = time.monotonic()
+            with urllib.request.urlopen(server.url('disk')) as answer:
+                assert answer.read() == b'x' * 1000
+            assert time.monotonic() - began >= 0.3
