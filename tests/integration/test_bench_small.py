@@ -119,3 +119,23 @@ def test_small_bench_with_a_slow_source_serves_every_way_at_that_rate(
     assert results['by-hand/qcow2-raw']['steps_median_s']['curl'] >= least
     assert results['importer/qcow2-raw']['median_s'] >= least
     assert results['web-download/raw']['median_s'] >= 2 * least
+
+
+def test_small_bench_on_the_users_clock_through_the_form(tmp_path):
+    # --user-clock: the Import Image form of a running Horizon, until
+    # Glance says active; a source across a network (--source-latency).
+    lines, summary = run_bench(tmp_path, '--cases', 'qcow2', '--user-clock',
+                               '--source-latency', '0.02')
+    assert summary['source_latency'] == 0.02
+    assert 'comes 20 ms late' in lines[0]
+    clock = summary['results']['user-clock/qcow2']
+    assert clock['ok'] and clock['median_s'] > 0
+    steps = clock['steps_median_s']
+    assert sorted(steps) == ['running', 'submit', 'until claimed']
+    assert steps['submit'] > 0 and steps['running'] > 0
+    # The user waits for at least what the job row shows.
+    assert clock['median_s'] >= steps['running']
+    assert summary['cases']['qcow2']['user_vs_floor'] > 0
+    assert any(line.startswith("The user's clock") for line in lines)
+    assert any("the user's clock, qcow2 kept" in target['target']
+               for target in summary['targets'])
