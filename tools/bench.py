@@ -1165,6 +1165,14 @@ def analyse(bench):
 
     convert = results.get('by-hand/qcow2-raw', {}).get(
         'steps_median_s', {}).get('qemu-img convert')
+    files = bench.sources.get(bench.size) or {}
+
+    def transfer(source):
+        """The source's transfer time at --source-rate, or None."""
+        if not bench.source_rate or source not in files:
+            return None
+        return files[source]['size'] / bench.source_rate
+
     cases = {}
     for case, (label, source, _fmt, final) in CASES.items():
         importer = med('importer/' + case)
@@ -1187,6 +1195,10 @@ def analyse(bench):
             'floor_glance_cpu_s': results.get('glance-put/' + final,
                                               {}).get('glance_cpu_s_median'),
             'vs_floor': ratio(importer, baseline),
+            'transfer_s': transfer(source),
+            'vs_bound': ratio(importer, max(
+                (v for v in (transfer(source), baseline) if v is not None),
+                default=None)),
             'user_clock_s': med('user-clock/' + case),
             'user_vs_floor': ratio(med('user-clock/' + case), baseline),
             'vs_by_hand': ratio(importer, med('by-hand/' + case)),
@@ -1205,6 +1217,11 @@ def analyse(bench):
            'raw)', cases['qcow2-raw']['vs_floor'], 1.15)
     target('raw.xz -> raw <= 1.15x Glance PUT of the raw',
            cases['xz-raw']['vs_floor'], 1.15)
+    if bench.source_rate:
+        for case in bench.cases:
+            target('%s <= 1.10x max(the source\'s transfer at %s/s, the '
+                   'floor)' % (CASES[case][0], fmt_mib(bench.source_rate)),
+                   cases[case]['vs_bound'], 1.10)
 
     for case, limit in (('qcow2', 1.10), ('qcow2-raw', 1.15),
                         ('xz-raw', 1.15)):
@@ -1318,6 +1335,18 @@ def report(bench, results, cases, targets, command):
             ' (the .raw URL)' if c['final'] == 'raw' else '', floor,
             fmt_x(c['vs_floor']), fmt_x(c['vs_by_hand']),
             fmt_x(c['vs_web_download'])))
+    if bench.source_rate:
+        lines += ['', 'The source at %s/s%s: each import against the larger '
+                  "of the source's transfer time and the floor: " % (
+                      fmt_mib(bench.source_rate),
+                      ', %d ms away' % round(1000 * bench.source_latency)
+                      if bench.source_latency else '') + ', '.join(
+                      '%s %s vs max(%s, %s) = %s' % (
+                          c['label'], fmt_s(c['importer_s']),
+                          fmt_s(c['transfer_s']), fmt_s(c['baseline_s']),
+                          fmt_x(c['vs_bound']))
+                      for case, c in cases.items() if case in bench.cases)
+                  + '.']
     clocked = [c for c in cases.values() if c['user_clock_s'] is not None]
     if clocked:
         lines += ['', "The user's clock (--user-clock: the Import Image "

@@ -119,6 +119,13 @@ def test_small_bench_with_a_slow_source_serves_every_way_at_that_rate(
     assert results['by-hand/qcow2-raw']['steps_median_s']['curl'] >= least
     assert results['importer/qcow2-raw']['median_s'] >= least
     assert results['web-download/raw']['median_s'] >= 2 * least
+    # Compared with the larger of the transfer and Glance's floor.
+    compared = summary['cases']['qcow2-raw']
+    assert compared['transfer_s'] == pytest.approx(least)
+    assert compared['vs_bound'] > 0
+    assert any(line.startswith('The source at 16 MiB/s') for line in lines)
+    assert any('max(the source' in target['target']
+               for target in summary['targets'])
 
 
 def test_small_bench_on_the_users_clock_through_the_form(tmp_path):
