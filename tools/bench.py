@@ -315,10 +315,12 @@ def write_xz(source, target, stored):
 
 
 class Glance:
-    """The few Glance v2 calls the bench makes, as the demo user."""
+    """The few Glance v2 calls the bench makes, as the demo user (or
+    ``user``: the admin sees and deletes every project's images)."""
 
-    def __init__(self, stack):
+    def __init__(self, stack, user='demo'):
         self.stack = stack
+        self.user = user
         self.url = stack.glance_url
         self.port = stack.glance_port
         self._token = None
@@ -329,7 +331,7 @@ class Glance:
         # A token is kept 10 minutes (monotonic time starts near zero at
         # boot: a machine up for less than that still needs its first).
         if self._token is None or time.monotonic() - self._token_at > 600:
-            self._token = self.stack.token('demo')
+            self._token = self.stack.token(self.user)
             self._token_at = time.monotonic()
         return self._token
 

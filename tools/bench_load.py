@@ -148,12 +148,7 @@ class Load:
         # so that the cancel lands while they run, as a user's would.
         self.slow_files = FileServer(
             samples, rate=max(MIB, self.args.image_size // 4)).__enter__()
-        self.stack = stack_tool.Stack(
-            self.state / 'stack', keystone_port=stack_tool.free_port(),
-            glance_port=stack_tool.free_port())
-        began = time.monotonic()
-        self.stack.start()
-        log('stack up in %.1f s' % (time.monotonic() - began))
+        self.stack = stack_tool.started(self.state / 'stack', say=log)
         dash = self.state / 'dashboard'
         dash.mkdir()
         importer = {'SERVICE_AUTH': self.stack.service_auth()}

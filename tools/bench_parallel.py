@@ -49,18 +49,6 @@ def log(message):
     print('bench-parallel: ' + message, file=sys.stderr, flush=True)
 
 
-class AdminGlance(bench_tool.Glance):
-    """Glance as the admin, who sees (and deletes) every project's
-    images."""
-
-    @property
-    def token(self):
-        if self._token is None or time.monotonic() - self._token_at > 600:
-            self._token = self.stack.token('admin')
-            self._token_at = time.monotonic()
-        return self._token
-
-
 class Parallel(bench_tool.Bench):
 
     concurrency = None      # --concurrency: the worker's, if not its own
@@ -74,7 +62,7 @@ class Parallel(bench_tool.Bench):
 
     def start(self):
         super().start()
-        self.admin_glance = AdminGlance(self.stack)
+        self.admin_glance = bench_tool.Glance(self.stack, user='admin')
         if self.concurrency:
             self.instance.stop_worker()
             (self.instance.state / 'logs' / 'worker.log').write_bytes(b'')

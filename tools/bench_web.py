@@ -344,12 +344,7 @@ class Bench:
         if self.args.stack_info:
             self.stack = RunningStack(self.args.stack_info)
         else:
-            self.stack = stack_tool.Stack(
-                self.state / 'stack', keystone_port=stack_tool.free_port(),
-                glance_port=stack_tool.free_port())
-            began = time.monotonic()
-            self.stack.start()
-            log('stack up in %.1f s' % (time.monotonic() - began))
+            self.stack = stack_tool.started(self.state / 'stack', say=log)
         dash_state = self.state / 'dashboard'
         dash_state.mkdir()
         self.instance = Instance(

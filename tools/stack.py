@@ -636,6 +636,18 @@ class Stack:
                 time.sleep(0.1)
 
 
+def started(state_dir, say=None, **options):
+    """A ``Stack`` of its own on free ports under ``state_dir``, started
+    (``say`` is told how long that took)."""
+    stack = Stack(state_dir, keystone_port=free_port(),
+                  glance_port=free_port(), **options)
+    began = time.monotonic()
+    stack.start()
+    if say:
+        say('stack up in %.1f s' % (time.monotonic() - began))
+    return stack
+
+
 # ---------------------------------------------------------------- CLI
 
 def interrupt_on_signals():
