@@ -66,6 +66,7 @@ from tools import dashboard as dashboard_tool  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
 from tools import images  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
+from tools import webclient  # noqa: E402
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -611,7 +612,7 @@ class Bench:
         # Import Image form's submit until Glance says the image is active
         # (Horizon runs, and jobs are on a trust, as in the demo).
         self.user_clock = False
-        self.web = None             # a logged-in bench_web.Client
+        self.web = None             # a logged-in webclient.Client
         self.sources = {}           # size -> make_sources()
         # measurement key -> list of run records
         self.records = {}
@@ -657,11 +658,10 @@ class Bench:
                                                       worker_state))
         self.instance.prepare()
         if self.user_clock:
-            from tools import bench_web  # it imports this module
             self.instance.start()       # Horizon and the worker
-            self.web = bench_web.Client(self.instance.url)
+            self.web = webclient.Client(self.instance.url)
             self.web.login('demo', stack_tool.USERS['demo'][0],
-                           bench_web.INDEX)
+                           webclient.INDEX)
         else:
             self.instance.start_worker()
         self.submitter = subprocess.Popen(
@@ -863,7 +863,6 @@ class Bench:
         """The user's clock: the Import Image form's submit (its POST,
         as the modal sends it) until Glance says the image is active,
         polled every 0.1 s."""
-        from tools import bench_web  # it imports this module
         _label, source, disk_format, final = CASES[case]
         name = self._name('user-clock/' + case, run)
         body = {'csrfmiddlewaretoken': self.web.cookies.get('csrftoken', ''),
@@ -874,11 +873,11 @@ class Bench:
                 'metadata': ''}
         began = time.perf_counter()
         status, headers, text, post_s = self.web.post(
-            bench_web.CREATE, body, ajax=True)
+            webclient.CREATE, body, ajax=True)
         if status != 200 or not headers.get('X-Horizon-Location'):
             raise BenchError('the Import Image form answered %d without a '
                              'redirect: %s' % (status,
-                                               bench_web._snippet(text)))
+                                               webclient._snippet(text)))
         deadline = time.monotonic() + self.timeout(self.size)
         image_id = image = None
         while True:

@@ -55,9 +55,7 @@ target); the state dir (logs) is then kept.
 """
 
 import argparse
-import html.parser
 import http.client
-import http.cookies
 import json
 import math
 import os
@@ -82,12 +80,15 @@ from tools import dashboard as dashboard_tool  # noqa: E402
 from tools.fileserver import FileServer  # noqa: E402
 from tools import images  # noqa: E402
 from tools import stack as stack_tool  # noqa: E402
+from tools import webclient  # noqa: E402
+from tools.webclient import _snippet  # noqa: E402
+from tools.webclient import Client  # noqa: E402
 
 MIB = 1024 * 1024
 TABLE = 'image_imports'
-INDEX = '/project/image_imports/'
+INDEX = webclient.INDEX
 HORIZON_PAGE = '/project/api_access/'
-CREATE = '/project/image_imports/create/'
+CREATE = webclient.CREATE
 ADMIN_INDEX = '/admin/image_imports/'
 FAKE_NAME = 'bench-web-%04d'
 ROW_RE = re.compile(r'<tr[^>]*\bdata-object-id="([^"]+)"')
@@ -120,110 +121,6 @@ def stats(values):
         'p90_s': ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)],
         'min_s': ordered[0], 'max_s': ordered[-1], 'n': len(ordered),
     }
-
-
-# ---------------------------------------------------------------- HTTP
-
-class FormInputs(html.parser.HTMLParser):
-    """Names and values of the inputs of an HTML page's first form."""
-
-    def __init__(self):
-        super().__init__()
-        self.values = {}
-        self._forms = 0
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == 'form':
-            self._forms += 1
-        elif tag == 'input' and self._forms == 1 and attrs.get('name'):
-            if attrs.get('type') in ('checkbox', 'radio') and (
-                    'checked' not in attrs):
-                return
-            self.values[attrs['name']] = attrs.get('value') or ''
-
-
-class Client:
-    """A browser's share of HTTP for Horizon: cookies, CSRF, ajax headers.
-
-    One connection per request (loopback: a fraction of a millisecond).
-    """
-
-    def __init__(self, base_url):
-        parts = urllib.parse.urlsplit(base_url)
-        self.host, self.port = parts.hostname, parts.port
-        self.base_url = base_url
-        self.cookies = {}
-
-    def request(self, method, path, body=None, headers=None, ajax=False):
-        """(status, headers, text, seconds from send to the last byte)."""
-        headers = dict(headers or {})
-        if self.cookies:
-            headers['Cookie'] = '; '.join(
-                '%s=%s' % item for item in self.cookies.items())
-        if ajax:
-            headers['X-Requested-With'] = 'XMLHttpRequest'
-        data = None
-        if body is not None:
-            data = urllib.parse.urlencode(body).encode()
-            headers['Content-Type'] = 'application/x-www-form-urlencoded'
-            headers['Referer'] = self.base_url + path
-            if 'csrftoken' in self.cookies:
-                headers['X-CSRFToken'] = self.cookies['csrftoken']
-        connection = http.client.HTTPConnection(self.host, self.port,
-                                                timeout=120)
-        try:
-            start = time.perf_counter()
-            connection.request(method, path, data, headers)
-            response = connection.getresponse()
-            raw = response.read()
-            seconds = time.perf_counter() - start
-        finally:
-            connection.close()
-        for value in response.headers.get_all('Set-Cookie') or ():
-            jar = http.cookies.SimpleCookie()
-            jar.load(value)
-            for name, morsel in jar.items():
-                if morsel['max-age'] == '0' or (
-                        morsel['expires'] and '1970' in morsel['expires']):
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.value
-        return (response.status, response.headers,
-                raw.decode('utf-8', 'replace'), seconds)
-
-    def get(self, path, **kwargs):
-        return self.request('GET', path, **kwargs)
-
-    def post(self, path, body, **kwargs):
-        return self.request('POST', path, body=body, **kwargs)
-
-    def login(self, user, password, landing):
-        """Horizon's login form, as a browser fills it in."""
-        status, _headers, text, _s = self.get('/auth/login/')
-        if status != 200:
-            raise BenchError('GET /auth/login/ answered %d' % status)
-        form = FormInputs()
-        form.feed(text)
-        values = dict(form.values, username=user, password=password)
-        if 'domain' in values:
-            values['domain'] = stack_tool.DOMAIN
-        status, headers, text, _s = self.post('/auth/login/', values)
-        if status != 302:
-            raise BenchError('logging in as %s answered %d, not a redirect: '
-                             '%s' % (user, status, _snippet(text)))
-        status, _headers, text, _s = self.get(landing)
-        if status != 200:
-            raise BenchError('after logging in as %s, %s answered %d'
-                             % (user, landing, status))
-
-
-def _snippet(text, length=300):
-    """The readable part of an HTML answer, for an error message."""
-    errors = re.findall(r'class="[^"]*(?:alert|error)[^"]*"[^>]*>(.*?)<',
-                        text, re.S)
-    found = ' | '.join(e.strip() for e in errors if e.strip())
-    return (found or re.sub(r'\s+', ' ', text))[:length]
 
 
 # ---------------------------------------------------------------- instance
