@@ -24,6 +24,8 @@ When every job has ended (or ``--timeout`` passed) it checks:
   whose cancel landed (its retry active); none left queued or running;
 - Glance holds exactly one active image of each import that became
   active, and none of a cancelled one's (no job ran twice);
+- every active job ran on its trust (deleted when it ended), and
+  Keystone holds no trust afterwards;
 - no "database is locked" in any log (Keystone, Glance, Horizon, the
   worker), no traceback in Horizon's or the worker's, and no request
   answered with a 5xx.
@@ -71,6 +73,8 @@ FINISHED = ('active', 'failed', 'cancelled')
 # conflicts they answer 409, expected, with a traceback), and Horizon's
 # and the worker's.
 STACK_PROBLEMS = ('database is locked',)
+# What the importer logs when it deletes a job's trust.
+TRUST_DELETED = re.compile(r'Deleted the trust of job ([0-9a-f-]{36})')
 OUR_PROBLEMS = ('database is locked', 'Traceback')
 
 BenchError = bench_tool.BenchError
@@ -388,7 +392,27 @@ class Load:
                 not self.server_errors, self.server_errors[:5] or 'none'),
             'no "database is locked" or traceback in any log': (
                 not logs, logs or 'none'),
+            'every active job ran on a trust, none left in Keystone': (
+                self._trusts(jobs)),
         }
+
+    def _trusts(self, jobs):
+        """(passed, detail): each active job's trust was deleted when it
+        ended (the worker or Horizon says so), and Keystone holds none."""
+        deleted = set()
+        for path in (self.state / 'dashboard' / 'logs').glob('*.log'):
+            deleted.update(TRUST_DELETED.findall(
+                path.read_text(errors='replace')))
+        active = {str(uuid.UUID(str(job['id']))) for job in jobs
+                  if job['state'] == 'active'}
+        without = sorted(active - deleted)
+        _h, body = stack_tool._call(
+            'GET', self.stack.keystone_url + '/OS-TRUST/trusts',
+            token=self.stack.token('admin'))
+        left = len(body['trusts'])
+        return (not without and not left,
+                '%d of %d active jobs had no trust deleted; %d trusts left '
+                'in Keystone' % (len(without), len(active), left))
 
     def _refused(self):
         """Submits the queued limits refused, with their message (any
