@@ -121,7 +121,9 @@ def test_small_bench_with_a_slow_source_serves_every_way_at_that_rate(
     assert results['web-download/raw']['median_s'] >= 2 * least
     # Compared with the larger of the transfer and Glance's floor.
     compared = summary['cases']['qcow2-raw']
-    assert compared['transfer_s'] == pytest.approx(least)
+    # The transfer is curl's download of the throttled source.
+    assert compared['transfer_s'] == results['by-hand/qcow2-raw'][
+        'steps_median_s']['curl'] >= least
     assert compared['vs_bound'] > 0
     assert any(line.startswith('The source at 16 MiB/s') for line in lines)
     assert any('max(the source' in target['target']
