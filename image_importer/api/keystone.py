@@ -12,9 +12,9 @@ user's project and Glance's policies apply as for the user), expiring at
 the job's deadline. The job then keeps only the trust's id, no token.
 The worker (``job_session``) logs in as the service user scoped to the
 trust, and keystoneauth gets a fresh trust-scoped token whenever the
-last one expires, however long the import
-takes. Keystone refuses those tokens as soon as the user no longer holds
-the roles on the project, and the job fails with ``authorization_lost``.
+last one expires, however long the import takes. Keystone refuses those
+tokens as soon as the user no longer holds the roles on the project, and
+the job fails with ``authorization_lost``.
 
 ``release`` deletes the trust when the job ends. Keystone lets the trustor
 do that with their own token, and also a token scoped to the trust itself
